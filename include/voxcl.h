@@ -1,0 +1,285 @@
+/* voxcl: 3D segmentation networks on any OpenCL device.
+ *
+ * The whole public C API. Every handle is opaque; every function returns a vx_status (or a
+ * value documented otherwise) and never exits or aborts. When a call on a context fails,
+ * vx_context_last_error() holds a message that names what was asked and what was found.
+ *
+ * Tensors are 5-D NCDHW float32 arrays on the device. A tensor is a buffer + offset + shape,
+ * always contiguous; views share the buffer of their base (see vx_tensor_view).
+ *
+ * Ownership: a function that returns a handle through an out-pointer transfers ownership to
+ * the caller, who releases it with the matching *_destroy. Strings returned as const char *
+ * belong to the library and live as long as the object they come from. */
+#ifndef VOXCL_H
+#define VOXCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(VOXCL_BUILDING)
+#define VX_API __attribute__((visibility("default")))
+#else
+#define VX_API
+#endif
+
+/* ---------------------------------------------------------------- status */
+typedef enum {
+  VX_OK = 0,
+  VX_ERR_INVALID_ARGUMENT, /* an argument makes no sense (negative padding, NULL, ...) */
+  VX_ERR_SHAPE,            /* tensor shapes do not fit together */
+  VX_ERR_NO_DEVICE,        /* no OpenCL device matches the request */
+  VX_ERR_OPENCL,           /* an OpenCL call failed */
+  VX_ERR_BUILD,            /* a kernel failed to compile; the message has options and log */
+  VX_ERR_OUT_OF_MEMORY,    /* host or device memory exhausted */
+  VX_ERR_IO,               /* a file could not be opened, read or written */
+  VX_ERR_FORMAT,           /* a file's content is corrupt or not what was expected */
+  VX_ERR_GEMM,             /* CLBlast reported an error */
+  VX_ERR_NOT_FINITE,       /* a loss or value became NaN or infinite */
+  VX_ERR_UNSUPPORTED       /* a valid request that this build cannot serve */
+} vx_status;
+
+/* A short, static description of a status code. */
+VX_API const char *vx_status_string(vx_status s);
+
+/* ---------------------------------------------------------------- devices */
+typedef struct {
+  int platform, device;          /* indices; written "P:D" */
+  char name[256];
+  char vendor[256];
+  char platform_name[256];
+  char driver_version[128];
+  char opencl_version[128];
+  int is_gpu, is_cpu;
+  unsigned compute_units;
+  uint64_t global_mem_bytes;
+  uint64_t local_mem_bytes;
+  uint64_t max_alloc_bytes;
+  int fp16, fp64;
+} vx_device_info;
+
+/* Lists every device of every platform. *out is malloc'ed (free with vx_free); *count may be 0.
+ * errbuf (may be NULL) receives a message when the call fails. */
+VX_API vx_status vx_devices_list(vx_device_info **out, int *count, char *errbuf, size_t errlen);
+
+/* Resolves a device request against a list: "P:D", "gpu", "cpu", "any", or a case-insensitive
+ * substring of the name. NULL or "" means the default: the first GPU, else the first CPU, else
+ * the first device. On no match, errbuf lists the devices found. */
+VX_API vx_status vx_device_resolve(const vx_device_info *devs, int count, const char *request,
+                                   int *index, char *errbuf, size_t errlen);
+
+VX_API void vx_free(void *p);
+
+/* ---------------------------------------------------------------- context */
+typedef struct vx_context vx_context;
+
+typedef struct {
+  const char *device;       /* request as for vx_device_resolve; NULL: $VOXCL_DEVICE, else default */
+  const char *cache_dir;    /* NULL: $VOXCL_CACHE_DIR, else $XDG_CACHE_HOME/voxcl, else ~/.cache/voxcl;
+                               "off" disables the on-disk program cache */
+  size_t workspace_bytes;   /* budget for im2col and other scratch; 0: 64 MiB */
+  int verbose;              /* 1: log kernel builds and cache use to stderr */
+} vx_context_options;
+
+/* Creates a context that owns all state: device, queue, program cache, scratch memory.
+ * opts may be NULL. On failure *out is NULL and errbuf (may be NULL) holds the message. */
+VX_API vx_status vx_context_create(const vx_context_options *opts, vx_context **out,
+                                   char *errbuf, size_t errlen);
+VX_API void vx_context_destroy(vx_context *ctx);
+/* The message of the last failed call on this context ("" if none). */
+VX_API const char *vx_context_last_error(const vx_context *ctx);
+VX_API const vx_device_info *vx_context_device(const vx_context *ctx);
+/* Waits for all queued device work. */
+VX_API vx_status vx_context_finish(vx_context *ctx);
+
+typedef struct {
+  int programs_built;        /* compiled from source */
+  int programs_from_disk;    /* loaded from the on-disk cache */
+  int programs_from_memory;  /* served from the in-memory cache */
+  int disk_entries_rejected; /* corrupt or stale entries ignored and rebuilt */
+  double build_seconds;      /* time spent in clBuildProgram (source or binary) */
+  uint64_t device_bytes_in_use, device_bytes_peak;
+} vx_context_stats;
+VX_API void vx_context_get_stats(const vx_context *ctx, vx_context_stats *stats);
+/* The directory of the on-disk program cache, or NULL when disabled. */
+VX_API const char *vx_context_cache_dir(const vx_context *ctx);
+
+/* Compiles an embedded kernel file (name without .cl) with the given options; used by tests
+ * and tools to check that every kernel builds. */
+VX_API vx_status vx_context_build_kernel_file(vx_context *ctx, const char *file, const char *options);
+/* The names of the embedded kernel files, NULL-terminated. */
+VX_API const char *const *vx_kernel_file_names(void);
+
+/* ---------------------------------------------------------------- tensors */
+typedef struct vx_tensor vx_tensor;
+
+/* Allocates a contiguous NCDHW tensor (uninitialised). */
+VX_API vx_status vx_tensor_create(vx_context *ctx, const int shape[5], vx_tensor **out);
+/* A view of 'count' elements of base starting at element 'offset', with the given shape
+ * (prod(shape) elements). The view shares the buffer; destroy it before its base. */
+VX_API vx_status vx_tensor_view(const vx_tensor *base, size_t offset, const int shape[5],
+                                vx_tensor **out);
+VX_API void vx_tensor_destroy(vx_tensor *t);
+VX_API const int *vx_tensor_shape(const vx_tensor *t);
+VX_API size_t vx_tensor_numel(const vx_tensor *t);
+VX_API vx_status vx_tensor_upload(vx_tensor *t, const float *host);
+VX_API vx_status vx_tensor_download(const vx_tensor *t, float *host);
+VX_API vx_status vx_tensor_fill(vx_tensor *t, float value);
+VX_API vx_status vx_tensor_copy(vx_tensor *dst, const vx_tensor *src);
+
+/* ---------------------------------------------------------------- ops */
+typedef enum { VX_ACT_NONE = 0, VX_ACT_RELU = 1, VX_ACT_LEAKY_RELU = 2 } vx_activation;
+
+typedef struct {
+  int stride[3], padding[3], dilation[3];
+  int output_padding[3]; /* transposed convolution only */
+  int groups;
+} vx_conv_params;
+/* Fills p with stride s, padding pad, dilation 1, groups 1 along all three axes. */
+VX_API void vx_conv_params_init(vx_conv_params *p, int stride, int pad);
+
+/* Conv3d. x: [N, C, D, H, W]; w: [O, C/groups, kD, kH, kW] (PyTorch OIDHW); b: [O] or NULL;
+ * y: [N, O, D', H', W'] with D' = (D + 2p - dil*(k-1) - 1) / s + 1. */
+VX_API vx_status vx_conv3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w,
+                                   const vx_tensor *b, const vx_conv_params *p, vx_tensor *y);
+/* dx = dL/dx; with accumulate != 0 it is added to dx's content. */
+VX_API vx_status vx_conv3d_backward_data(vx_context *ctx, const vx_tensor *dy, const vx_tensor *w,
+                                         const vx_conv_params *p, vx_tensor *dx, int accumulate);
+/* dw (and db when not NULL) = dL/dw, dL/db; with accumulate != 0 added to their content. */
+VX_API vx_status vx_conv3d_backward_weights(vx_context *ctx, const vx_tensor *x, const vx_tensor *dy,
+                                            const vx_conv_params *p, vx_tensor *dw, vx_tensor *db,
+                                            int accumulate);
+/* Output spatial size of a convolution along one axis (<= 0 when impossible). */
+VX_API int vx_conv_output_size(int in, int k, int stride, int pad, int dil);
+
+/* ConvTranspose3d. x: [N, C, D, H, W]; w: [C, O/groups, kD, kH, kW] (PyTorch);
+ * y: [N, O, D', H', W'] with D' = (D-1)s - 2p + dil(k-1) + output_padding + 1. */
+VX_API vx_status vx_conv_transpose3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w,
+                                             const vx_tensor *b, const vx_conv_params *p, vx_tensor *y);
+VX_API vx_status vx_conv_transpose3d_backward_data(vx_context *ctx, const vx_tensor *dy,
+                                                   const vx_tensor *w, const vx_conv_params *p,
+                                                   vx_tensor *dx, int accumulate);
+VX_API vx_status vx_conv_transpose3d_backward_weights(vx_context *ctx, const vx_tensor *x,
+                                                      const vx_tensor *dy, const vx_conv_params *p,
+                                                      vx_tensor *dw, vx_tensor *db, int accumulate);
+
+/* Instance norm over each (n, c) with optional affine and a fused activation:
+ * y = act(gamma[c] * (x - mean) / sqrt(var + eps) + beta[c]). gamma/beta: [C] or both NULL.
+ * save: [N*C*2] receives (mean, 1/std) per (n, c) for the backward. slope: LeakyReLU slope. */
+VX_API vx_status vx_instance_norm_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *gamma,
+                                          const vx_tensor *beta, float eps, vx_activation act,
+                                          float slope, vx_tensor *y, vx_tensor *save);
+/* Needs x, the forward's output y (for the activation's mask) and save. dgamma/dbeta may be NULL;
+ * accumulate adds dx and the parameter gradients to what they hold. */
+VX_API vx_status vx_instance_norm_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *y,
+                                           const vx_tensor *dy, const vx_tensor *gamma,
+                                           const vx_tensor *save, vx_activation act, float slope,
+                                           vx_tensor *dx, vx_tensor *dgamma, vx_tensor *dbeta,
+                                           int accumulate);
+
+/* Elementwise activation (y may be x for in-place). */
+VX_API vx_status vx_activation_forward(vx_context *ctx, vx_activation act, float slope,
+                                       const vx_tensor *x, vx_tensor *y);
+/* dx = dy * act'(.) using the forward output y (valid for ReLU/LeakyReLU). */
+VX_API vx_status vx_activation_backward(vx_context *ctx, vx_activation act, float slope,
+                                        const vx_tensor *y, const vx_tensor *dy, vx_tensor *dx,
+                                        int accumulate);
+
+/* y = concat([a, b], channels). a: [N, Ca, ...], b: [N, Cb, ...], y: [N, Ca+Cb, ...]. */
+VX_API vx_status vx_concat_channels(vx_context *ctx, const vx_tensor *a, const vx_tensor *b,
+                                    vx_tensor *y);
+/* The backward of concat: da, db (either may be NULL) from dy; accumulate adds. */
+VX_API vx_status vx_concat_channels_backward(vx_context *ctx, const vx_tensor *dy, vx_tensor *da,
+                                             vx_tensor *db, int accumulate);
+
+/* y = a*x + y over equal shapes (a float scale). */
+VX_API vx_status vx_axpy(vx_context *ctx, float a, const vx_tensor *x, vx_tensor *y);
+
+/* Softmax over channels at every voxel. */
+VX_API vx_status vx_softmax_forward(vx_context *ctx, const vx_tensor *x, vx_tensor *y);
+
+typedef struct {
+  float ce_weight;          /* weight of cross-entropy (1) */
+  float dice_weight;        /* weight of soft Dice (1) */
+  int dice_include_background; /* 0 as in nnU-Net */
+  float dice_smooth;        /* 1e-5 */
+} vx_loss_params;
+VX_API void vx_loss_params_init(vx_loss_params *p);
+
+/* Softmax cross-entropy + soft Dice on logits [N, K, ...] against labels [N, 1, ...] holding
+ * class indices as floats (0..K-1). loss = ce_weight * CE + dice_weight * mean Dice loss,
+ * Dice per sample and class (1 - (2tp + s)/(2tp + fp + fn + s)). *loss receives the value;
+ * dlogits (may be NULL) receives dloss/dlogits. A label outside 0..K-1 is an error. */
+VX_API vx_status vx_loss_dice_ce(vx_context *ctx, const vx_tensor *logits, const vx_tensor *labels,
+                                 const vx_loss_params *p, float *loss, vx_tensor *dlogits);
+
+/* Optimiser steps over equal-sized flat tensors (any shape). step counts from 1.
+ * Adam: weight_decay added to the gradient (L2); AdamW when decoupled != 0. */
+VX_API vx_status vx_adam_step(vx_context *ctx, vx_tensor *param, const vx_tensor *grad,
+                              vx_tensor *m, vx_tensor *v, int step, float lr, float beta1,
+                              float beta2, float eps, float weight_decay, int decoupled);
+/* SGD as in PyTorch: buf = momentum*buf + (g + wd*p); g' = nesterov ? g + momentum*buf : buf. */
+VX_API vx_status vx_sgd_step(vx_context *ctx, vx_tensor *param, const vx_tensor *grad,
+                             vx_tensor *momentum_buf, float lr, float momentum, int nesterov,
+                             float weight_decay);
+
+/* ---------------------------------------------------------------- networks */
+typedef struct vx_unet3d vx_unet3d;
+typedef struct {
+  int in_channels;   /* 1 */
+  int classes;       /* output channels incl. background (3) */
+  int levels;        /* resolution levels (4) */
+  int base_channels; /* features at full resolution, doubling per level (16) */
+  int max_channels;  /* cap (320) */
+  float slope;       /* LeakyReLU slope (0.01) */
+  uint64_t seed;     /* weight initialisation seed */
+} vx_unet3d_config;
+VX_API void vx_unet3d_config_init(vx_unet3d_config *c);
+
+/* Builds the network and plans its memory for input [batch, in_channels, D, H, W] (each spatial
+ * size a multiple of 2^(levels-1)). Parameters are initialised (Kaiming, He normal). */
+VX_API vx_status vx_unet3d_create(vx_context *ctx, const vx_unet3d_config *cfg, const int in_shape[5],
+                                  vx_unet3d **out);
+VX_API void vx_unet3d_destroy(vx_unet3d *net);
+VX_API size_t vx_unet3d_parameter_count(const vx_unet3d *net);
+/* The logits tensor [batch, classes, D, H, W] written by forward (owned by the network). */
+VX_API vx_tensor *vx_unet3d_output(vx_unet3d *net);
+VX_API vx_status vx_unet3d_forward(vx_unet3d *net, const vx_tensor *x);
+/* Backpropagates dlogits (shape of the output) and fills the flat gradient buffer. */
+VX_API vx_status vx_unet3d_backward(vx_unet3d *net, const vx_tensor *dlogits);
+/* The flat parameter and gradient tensors [1,1,1,1,P] (owned by the network). */
+VX_API vx_tensor *vx_unet3d_parameters(vx_unet3d *net);
+VX_API vx_tensor *vx_unet3d_gradients(vx_unet3d *net);
+/* Device bytes the network holds (parameters, gradients, activations). */
+VX_API size_t vx_unet3d_device_bytes(const vx_unet3d *net);
+
+/* ---------------------------------------------------------------- NIfTI */
+typedef struct vx_volume vx_volume;  /* host volume: float data + the NIfTI header it came with */
+
+/* Reads .nii / .nii.gz / .hdr+.img (NIfTI-1 or -2) as float32 [C, Z, Y, X] with scl applied,
+ * after validating the header and the data size. errbuf names the file and field on failure. */
+VX_API vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t errlen);
+/* Creates a volume of nx*ny*nz voxels, c channels, spacing (mm) and identity-like transform. */
+VX_API vx_status vx_volume_create(int nx, int ny, int nz, int channels, const float spacing[3],
+                                  vx_volume **out);
+VX_API void vx_volume_destroy(vx_volume *v);
+/* dims[0..3] = x, y, z, channels. */
+VX_API void vx_volume_dims(const vx_volume *v, int dims[4]);
+VX_API void vx_volume_spacing(const vx_volume *v, float spacing[3]);
+/* Voxel data, x fastest then y, z, channel. Owned by the volume. */
+VX_API float *vx_volume_data(vx_volume *v);
+/* The voxel-to-world 4x4 matrix (row-major), from the sform when set, else the qform. */
+VX_API void vx_volume_affine(const vx_volume *v, double m[16]);
+/* Writes 'data' (nx*ny*nz values, 'like''s geometry) with like's header and transforms.
+ * as_labels != 0: the smallest unsigned integer type holding the values (rounded);
+ * else float32. The file is written to a temporary name and renamed when complete. */
+VX_API vx_status vx_volume_write_like(const char *path, const vx_volume *like, const float *data,
+                                      int as_labels, char *errbuf, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VOXCL_H */
