@@ -80,7 +80,7 @@ typedef struct {
   const char *device;       /* request as for vx_device_resolve; NULL: $VOXCL_DEVICE, else default */
   const char *cache_dir;    /* NULL: $VOXCL_CACHE_DIR, else $XDG_CACHE_HOME/voxcl, else ~/.cache/voxcl;
                                "off" disables the on-disk program cache */
-  size_t workspace_bytes;   /* budget for im2col and other scratch; 0: 64 MiB */
+  size_t workspace_bytes;   /* budget for im2col and other scratch; 0: 256 MiB or 1/8 of the device */
   int verbose;              /* 1: log kernel builds and cache use to stderr */
 } vx_context_options;
 
@@ -255,6 +255,36 @@ VX_API vx_tensor *vx_unet3d_parameters(vx_unet3d *net);
 VX_API vx_tensor *vx_unet3d_gradients(vx_unet3d *net);
 /* Device bytes the network holds (parameters, gradients, activations). */
 VX_API size_t vx_unet3d_device_bytes(const vx_unet3d *net);
+/* Copies the parameters of src into dst (same configuration, any input shape). */
+VX_API vx_status vx_unet3d_copy_parameters(vx_unet3d *dst, const vx_unet3d *src);
+
+/* ---------------------------------------------------------------- training */
+typedef enum { VX_OPT_ADAM = 0, VX_OPT_ADAMW = 1, VX_OPT_SGD = 2 } vx_optimizer_kind;
+typedef struct {
+  vx_optimizer_kind optimizer; /* VX_OPT_ADAM */
+  float lr;                    /* 1e-3 (Adam) */
+  float beta1, beta2, eps;     /* 0.9, 0.999, 1e-8 */
+  float weight_decay;          /* 0 */
+  float momentum;              /* SGD: 0.99 */
+  int nesterov;                /* SGD: 1 */
+  vx_loss_params loss;         /* Dice + CE */
+} vx_trainer_config;
+VX_API void vx_trainer_config_init(vx_trainer_config *c);
+
+typedef struct vx_trainer vx_trainer;
+/* A trainer for a U-Net: owns the loss gradient and the optimiser state (one flat buffer per
+ * moment), not the network. */
+VX_API vx_status vx_trainer_create(vx_unet3d *net, const vx_trainer_config *cfg, vx_trainer **out);
+VX_API void vx_trainer_destroy(vx_trainer *tr);
+/* One step: forward, loss, backward, optimiser update with learning rate lr. *loss receives
+ * the loss before the update. A non-finite loss returns VX_ERR_NOT_FINITE before any update. */
+VX_API vx_status vx_trainer_step(vx_trainer *tr, const vx_tensor *x, const vx_tensor *labels, float lr,
+                                 float *loss);
+
+/* ---------------------------------------------------------------- data */
+/* One case of the demo's synthetic dataset: image and label (0 background, 1 ellipsoids,
+ * 2 tubes) as D*H*W floats, x fastest. The same seed gives the same case everywhere. */
+VX_API vx_status vx_synth_case(uint64_t seed, int d, int h, int w, float *image, float *label);
 
 /* ---------------------------------------------------------------- NIfTI */
 typedef struct vx_volume vx_volume;  /* host volume: float data + the NIfTI header it came with */
@@ -278,6 +308,29 @@ VX_API void vx_volume_affine(const vx_volume *v, double m[16]);
  * else float32. The file is written to a temporary name and renamed when complete. */
 VX_API vx_status vx_volume_write_like(const char *path, const vx_volume *like, const float *data,
                                       int as_labels, char *errbuf, size_t errlen);
+/* Notes on the NIfTI functions above:
+ * - read: dimensions 4..7 all become channels; the datatypes read are uint8, int8, int16,
+ *   uint16, int32, uint32, int64, uint64, float32 and float64, in either byte order; NaN and
+ *   infinite voxels are kept as they are. Errors: VX_ERR_IO (cannot open or read),
+ *   VX_ERR_FORMAT (content: header field, truncated data, broken gzip stream),
+ *   VX_ERR_INVALID_ARGUMENT (name without a NIfTI extension). *out is NULL on failure.
+ * - spacing is |pixdim[1..3]| (where a pixdim is 0 or not finite: the length of the affine's
+ *   column, else 1).
+ * - write: the name decides the format (.nii.gz compressed, .nii plain; anything else is
+ *   VX_ERR_INVALID_ARGUMENT). The file is NIfTI-1 unless 'like' came from NIfTI-2 or a size
+ *   needs it. Labels must be finite and round to 0..2^32-1 (else VX_ERR_INVALID_ARGUMENT, no
+ *   file written); they are stored with scl_slope 0 and intent NIFTI_INTENT_LABEL. On any
+ *   failure an existing file under 'path' is left as it was. */
+
+/* Like vx_volume_write_like but for 'channels' float32 volumes (e.g. class probabilities):
+ * data is [channels, nz, ny, nx]; channels > 1 gives a 4-D file with dim[4] = channels. */
+VX_API vx_status vx_volume_write_float(const char *path, const vx_volume *like, const float *data,
+                                       int channels, char *errbuf, size_t errlen);
+/* Channel c's voxels (nx*ny*nz floats, owned by the volume), or NULL when c is out of range. */
+VX_API float *vx_volume_channel(vx_volume *v, int c);
+/* The NIfTI datatype code (DT_UINT8 = 2, DT_INT16 = 4, DT_FLOAT32 = 16, ...) of the file the
+ * volume was read from; 16 (float32) for volumes made by vx_volume_create. */
+VX_API int vx_volume_datatype(const vx_volume *v);
 
 #ifdef __cplusplus
 }

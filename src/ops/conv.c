@@ -8,18 +8,10 @@
  * with input and output swapped: forward = conv backward-data, backward-data = conv forward,
  * backward-weights = conv backward-weights with the roles of x and dy exchanged. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "tensor.h"
-
-/* The geometry of one convolution seen from the conv side: x [N, C, D, H, W] -> y [N, O, OD, OH, OW]. */
-typedef struct {
-  int N, C, O, G;
-  int in[3], out[3], k[3], s[3], p[3], d[3];
-  size_t S_in, S_out;
-  int Cg, Og, K3;
-  char options[256];
-} geom;
+#include "ops/conv_internal.h"
 
 void vx_conv_params_init(vx_conv_params *p, int stride, int pad) {
   memset(p, 0, sizeof *p);
@@ -58,7 +50,7 @@ static vx_status check_params(vx_context *ctx, const char *op, const vx_conv_par
   return VX_OK;
 }
 
-static void finish_geom(geom *g) {
+static void finish_geom(vx_conv_geom *g) {
   g->S_in = (size_t)g->in[0] * g->in[1] * g->in[2];
   g->S_out = (size_t)g->out[0] * g->out[1] * g->out[2];
   g->Cg = g->C / g->G;
@@ -74,7 +66,7 @@ static void finish_geom(geom *g) {
  * adjoint of. 'xname'/'yname' name the tensors in messages. */
 static vx_status make_geom(vx_context *ctx, const char *op, const vx_tensor *x, const char *xname,
                            const vx_tensor *w, const vx_tensor *y, const char *yname, const vx_conv_params *p,
-                           int transposed, geom *g) {
+                           int transposed, vx_conv_geom *g) {
   vx_status st = check_params(ctx, op, p);
   if (st != VX_OK) return st;
   if (!x || !w || !y) return vx_fail(ctx, VX_ERR_INVALID_ARGUMENT, "%s: a tensor argument is NULL", op);
@@ -127,14 +119,21 @@ static vx_status make_geom(vx_context *ctx, const char *op, const vx_tensor *x, 
   return VX_OK;
 }
 
-static int is_pointwise(const geom *g) {
+/* VOXCL_CONV_ALGO=gemm|direct forces an algorithm where it applies; default: direct when it fits. */
+static int use_direct(vx_context *ctx, const vx_conv_geom *g, int which) {
+  const char *a = getenv("VOXCL_CONV_ALGO");
+  if (a && !strcmp(a, "gemm")) return 0;
+  return vx_conv_direct_fits(ctx, g, which);
+}
+
+static int is_pointwise(const vx_conv_geom *g) {
   for (int i = 0; i < 3; i++)
     if (g->k[i] != 1 || g->s[i] != 1 || g->p[i] != 0) return 0;
   return 1;
 }
 
 /* Output voxels per im2col chunk: whole output z-slices when they fit the budget. */
-static vx_status chunk_size(vx_context *ctx, const geom *g, size_t *nv_out, cl_mem *col) {
+static vx_status chunk_size(vx_context *ctx, const vx_conv_geom *g, size_t *nv_out, cl_mem *col) {
   size_t row_bytes = (size_t)g->Cg * g->K3 * sizeof(float);
   size_t nv = ctx->workspace_limit / row_bytes;
   if (nv == 0)
@@ -147,7 +146,7 @@ static vx_status chunk_size(vx_context *ctx, const geom *g, size_t *nv_out, cl_m
   return vx_workspace(ctx, nv * row_bytes, col);
 }
 
-static vx_status im2col(vx_context *ctx, const geom *g, const vx_tensor *x, int n, int grp, size_t v0, size_t nv,
+static vx_status im2col(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, int n, int grp, size_t v0, size_t nv,
                         cl_mem col) {
   size_t gs[2] = {nv, (size_t)g->Cg};
   size_t xoff = x->offset + ((size_t)n * g->C + (size_t)grp * g->Cg) * g->S_in;
@@ -156,7 +155,7 @@ static vx_status im2col(vx_context *ctx, const geom *g, const vx_tensor *x, int 
   return vx_launch(ctx, "conv_im2col", g->options, "im2col", 2, gs, NULL, args, VX_NARGS(args));
 }
 
-static vx_status col2im(vx_context *ctx, const geom *g, vx_tensor *dx, int n, int grp, size_t v0, size_t nv,
+static vx_status col2im(vx_context *ctx, const vx_conv_geom *g, vx_tensor *dx, int n, int grp, size_t v0, size_t nv,
                         cl_mem col) {
   size_t slice = (size_t)g->out[1] * g->out[2];
   int oz0 = (int)(v0 / slice), oz1 = (int)((v0 + nv - 1) / slice);
@@ -174,10 +173,11 @@ static vx_status col2im(vx_context *ctx, const geom *g, vx_tensor *dx, int n, in
 }
 
 /* y (+)= conv(x, w): per sample, group and chunk one GEMM [Og x CgK3] x [CgK3 x nv]. */
-static vx_status conv_fwd(vx_context *ctx, const geom *g, const vx_tensor *x, const vx_tensor *w, vx_tensor *y,
+static vx_status conv_fwd(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *w, vx_tensor *y,
                           int accumulate) {
   vx_status st = VX_OK;
   size_t lda = (size_t)g->Cg * g->K3;
+  if (!is_pointwise(g) && use_direct(ctx, g, 0)) return vx_conv_direct_forward(ctx, g, x, w, y, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
@@ -204,10 +204,11 @@ static vx_status conv_fwd(vx_context *ctx, const geom *g, const vx_tensor *x, co
 }
 
 /* dx (+)= conv^T(dy, w): col = W^T dY per chunk, then a gather into dx. */
-static vx_status conv_bwd_data(vx_context *ctx, const geom *g, const vx_tensor *dy, const vx_tensor *w,
+static vx_status conv_bwd_data(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *dy, const vx_tensor *w,
                                vx_tensor *dx, int accumulate) {
   vx_status st = VX_OK;
   size_t lda = (size_t)g->Cg * g->K3;
+  if (!is_pointwise(g) && use_direct(ctx, g, 1)) return vx_conv_direct_backward_data(ctx, g, dy, w, dx, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
@@ -234,11 +235,12 @@ static vx_status conv_bwd_data(vx_context *ctx, const geom *g, const vx_tensor *
 }
 
 /* dw (+)= sum over samples and chunks of dY col^T. */
-static vx_status conv_bwd_weights(vx_context *ctx, const geom *g, const vx_tensor *x, const vx_tensor *dy,
+static vx_status conv_bwd_weights(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *dy,
                                   vx_tensor *dw, int accumulate) {
   vx_status st = VX_OK;
   size_t ldw = (size_t)g->Cg * g->K3;
   int first = !accumulate;
+  if (!is_pointwise(g) && use_direct(ctx, g, 2)) return vx_conv_direct_backward_weights(ctx, g, x, dy, dw, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++, first = 0)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
@@ -288,7 +290,7 @@ static vx_status check_bias(vx_context *ctx, const char *op, const vx_tensor *b,
 /* ---------------------------------------------------------------- public: convolution */
 vx_status vx_conv3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w, const vx_tensor *b,
                             const vx_conv_params *p, vx_tensor *y) {
-  geom g;
+  vx_conv_geom g;
   vx_status st = make_geom(ctx, "conv3d_forward", x, "input", w, y, "output", p, 0, &g);
   if (st == VX_OK) st = check_bias(ctx, "conv3d_forward", b, g.O);
   if (st == VX_OK) st = conv_fwd(ctx, &g, x, w, y, 0);
@@ -298,7 +300,7 @@ vx_status vx_conv3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor
 
 vx_status vx_conv3d_backward_data(vx_context *ctx, const vx_tensor *dy, const vx_tensor *w, const vx_conv_params *p,
                                   vx_tensor *dx, int accumulate) {
-  geom g;
+  vx_conv_geom g;
   vx_status st = make_geom(ctx, "conv3d_backward_data", dx, "input gradient", w, dy, "output gradient", p, 0, &g);
   if (st == VX_OK) st = conv_bwd_data(ctx, &g, dy, w, dx, accumulate);
   return st;
@@ -306,7 +308,7 @@ vx_status vx_conv3d_backward_data(vx_context *ctx, const vx_tensor *dy, const vx
 
 vx_status vx_conv3d_backward_weights(vx_context *ctx, const vx_tensor *x, const vx_tensor *dy,
                                      const vx_conv_params *p, vx_tensor *dw, vx_tensor *db, int accumulate) {
-  geom g;
+  vx_conv_geom g;
   vx_status st = make_geom(ctx, "conv3d_backward_weights", x, "input", dw, dy, "output gradient", p, 0, &g);
   if (st == VX_OK) st = check_bias(ctx, "conv3d_backward_weights", db, g.O);
   if (st == VX_OK) st = conv_bwd_weights(ctx, &g, x, dy, dw, accumulate);
@@ -317,7 +319,7 @@ vx_status vx_conv3d_backward_weights(vx_context *ctx, const vx_tensor *x, const 
 /* ---------------------------------------------------------------- public: transposed */
 vx_status vx_conv_transpose3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w, const vx_tensor *b,
                                       const vx_conv_params *p, vx_tensor *y) {
-  geom g; /* the conv that maps y -> x */
+  vx_conv_geom g; /* the conv that maps y -> x */
   vx_status st = make_geom(ctx, "conv_transpose3d_forward", y, "output", w, x, "input", p, 1, &g);
   if (st == VX_OK) st = check_bias(ctx, "conv_transpose3d_forward", b, g.C);
   if (st == VX_OK) st = conv_bwd_data(ctx, &g, x, w, y, 0);
@@ -327,7 +329,7 @@ vx_status vx_conv_transpose3d_forward(vx_context *ctx, const vx_tensor *x, const
 
 vx_status vx_conv_transpose3d_backward_data(vx_context *ctx, const vx_tensor *dy, const vx_tensor *w,
                                             const vx_conv_params *p, vx_tensor *dx, int accumulate) {
-  geom g;
+  vx_conv_geom g;
   vx_status st = make_geom(ctx, "conv_transpose3d_backward_data", dy, "output gradient", w, dx, "input gradient", p,
                            1, &g);
   if (st == VX_OK) st = conv_fwd(ctx, &g, dy, w, dx, accumulate);
@@ -337,7 +339,7 @@ vx_status vx_conv_transpose3d_backward_data(vx_context *ctx, const vx_tensor *dy
 vx_status vx_conv_transpose3d_backward_weights(vx_context *ctx, const vx_tensor *x, const vx_tensor *dy,
                                                const vx_conv_params *p, vx_tensor *dw, vx_tensor *db,
                                                int accumulate) {
-  geom g;
+  vx_conv_geom g;
   vx_status st = make_geom(ctx, "conv_transpose3d_backward_weights", dy, "output gradient", dw, x, "input", p, 1, &g);
   if (st == VX_OK) st = check_bias(ctx, "conv_transpose3d_backward_weights", db, g.C);
   if (st == VX_OK) st = conv_bwd_weights(ctx, &g, dy, x, dw, accumulate);

@@ -106,7 +106,10 @@ vx_status vx_context_create(const vx_context_options *opts, vx_context **out, ch
   ctx->info = devs[idx];
   free(devs);
   ctx->verbose = opts->verbose || (getenv("VOXCL_VERBOSE") && atoi(getenv("VOXCL_VERBOSE")) > 0);
-  ctx->workspace_limit = opts->workspace_bytes ? opts->workspace_bytes : (size_t)64 << 20;
+  /* default scratch budget: 256 MiB, at most an eighth of the device's memory */
+  size_t def_ws = (size_t)256 << 20;
+  if (ctx->info.global_mem_bytes && def_ws > ctx->info.global_mem_bytes / 8) def_ws = ctx->info.global_mem_bytes / 8;
+  ctx->workspace_limit = opts->workspace_bytes ? opts->workspace_bytes : def_ws;
   if (ctx->workspace_limit > ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes)
     ctx->workspace_limit = ctx->info.max_alloc_bytes;
   choose_cache_dir(ctx, opts->cache_dir);

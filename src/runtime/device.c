@@ -1,5 +1,6 @@
 /* Device discovery across every OpenCL platform and the parsing of device requests. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,23 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, vx_devic
 
 /* Walks all platforms and devices; calls fn for each until it returns nonzero. */
 typedef int (*visit_fn)(cl_platform_id, cl_device_id, int, int, void *);
+/* Drivers initialise their devices on the first clGetDeviceIDs, and PoCL 3.1 answers
+ * CL_DEVICE_NOT_FOUND to a thread that calls while another thread's initialisation is in
+ * progress: two threads creating their first contexts at once could see no device. Make the
+ * first enumeration once, before any concurrent one. */
+static pthread_once_t g_driver_init_once = PTHREAD_ONCE_INIT;
+static void driver_init(void) {
+  cl_uint np = 0, nd = 0;
+  if (clGetPlatformIDs(0, NULL, &np) != CL_SUCCESS || np == 0) return;
+  cl_platform_id *plats = calloc(np, sizeof *plats);
+  if (!plats) return;
+  if (clGetPlatformIDs(np, plats, NULL) == CL_SUCCESS)
+    for (cl_uint p = 0; p < np; p++) clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+  free(plats);
+}
+
 static vx_status visit_devices(visit_fn fn, void *user, char *errbuf, size_t errlen) {
+  pthread_once(&g_driver_init_once, driver_init);
   cl_uint np = 0;
   cl_int err = clGetPlatformIDs(0, NULL, &np);
   if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR: no ICD installed */ || np == 0) return VX_OK; /* no platform: an empty list */

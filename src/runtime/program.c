@@ -6,6 +6,7 @@
  * stored and compared, so a hash collision or a stale entry is detected and rebuilt. Entries are
  * written to a temporary file and renamed, so a reader never sees half an entry. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,8 @@ static unsigned char *disk_load(vx_context *ctx, const char *key, size_t *len) {
   return bin;
 }
 
+static atomic_uint g_tmp_seq; /* tells apart the temp files of contexts in different threads */
+
 static void disk_store(vx_context *ctx, const char *key, cl_program prog) {
   size_t blen = 0;
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof blen, &blen, NULL) != CL_SUCCESS || blen == 0) return;
@@ -184,7 +187,7 @@ static void disk_store(vx_context *ctx, const char *key, cl_program prog) {
   }
   char path[1200], tmp[1300];
   entry_path(ctx, key, path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&g_tmp_seq, 1u));
   FILE *f = fopen(tmp, "wb");
   if (!f) { free(bin); return; }
   uint32_t ver = VX_CACHE_FORMAT, klen = (uint32_t)strlen(key);
@@ -347,6 +350,9 @@ void vx_programs_release(vx_context *ctx) {
 }
 
 vx_status vx_context_build_kernel_file(vx_context *ctx, const char *file, const char *options) {
+  /* Public entry: NULLs must return a status, not crash in strcmp. */
+  if (!ctx) return VX_ERR_INVALID_ARGUMENT;
+  if (!file) return vx_fail(ctx, VX_ERR_INVALID_ARGUMENT, "vx_context_build_kernel_file: file is NULL");
   cl_program p;
   return vx_program_get(ctx, file, options ? options : "", &p);
 }

@@ -1,0 +1,922 @@
+/* NIfTI volumes in and out: .nii, .nii.gz and .hdr/.img pairs, NIfTI-1 and NIfTI-2.
+ *
+ * nifticlib is lenient: it zero-fills data that a truncated file or a broken gzip stream does
+ * not hold, "fixes" impossible dimensions and accepts a wrong magic string. So the reader
+ * parses and checks the header bytes itself first, then lets nifticlib build the nifti_image
+ * (transforms, quaternions, names) and checks that it agrees, then reads the voxel bytes
+ * itself through zlib, failing on any short or broken stream. The writer lets nifticlib write
+ * a temporary file beside the target, reads it back to check every byte, and renames it over
+ * the target only then: a failure never leaves a half-written file under the final name. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nifti2_io.h>
+#include <zlib.h>
+
+#include "voxcl.h"
+
+_Static_assert(sizeof(nifti_1_header) == 348, "nifti_1_header must be 348 bytes");
+_Static_assert(sizeof(nifti_2_header) == 540, "nifti_2_header must be 540 bytes");
+
+struct vx_volume {
+  int dims[4];        /* nx, ny, nz, channels */
+  float spacing[3];   /* mm */
+  double affine[16];  /* voxel -> world, row-major */
+  int datatype;       /* NIfTI DT_* code of the file read (DT_FLOAT32 for created volumes) */
+  nifti_image *hdr;   /* header fields and transforms; no data, no extensions */
+  float *data;        /* [C, Z, Y, X], x fastest */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
+  if (errbuf && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  if (m > n) return 0;
+  for (size_t i = 0; i < m; i++) {
+    char a = s[n - m + i], b = suffix[i];
+    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+    if (a != b) return 0;
+  }
+  return 1;
+}
+
+static char *dup_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* The voxel types voxcl reads: every real-valued NIfTI type but float128. */
+static int datatype_size(int dt) {
+  switch (dt) {
+  case DT_UINT8: case DT_INT8: return 1;
+  case DT_INT16: case DT_UINT16: return 2;
+  case DT_INT32: case DT_UINT32: case DT_FLOAT32: return 4;
+  case DT_INT64: case DT_UINT64: case DT_FLOAT64: return 8;
+  default: return 0;
+  }
+}
+
+static const char *datatype_name(int dt) {
+  switch (dt) {
+  case DT_UINT8: return "uint8";
+  case DT_INT8: return "int8";
+  case DT_INT16: return "int16";
+  case DT_UINT16: return "uint16";
+  case DT_INT32: return "int32";
+  case DT_UINT32: return "uint32";
+  case DT_INT64: return "int64";
+  case DT_UINT64: return "uint64";
+  case DT_FLOAT32: return "float32";
+  case DT_FLOAT64: return "float64";
+  case DT_BINARY: return "binary (1 bit)";
+  case DT_COMPLEX64: return "complex64";
+  case DT_COMPLEX128: return "complex128";
+  case DT_COMPLEX256: return "complex256";
+  case DT_RGB24: return "rgb24";
+  case DT_RGBA32: return "rgba32";
+  case DT_FLOAT128: return "float128";
+  case DT_UNKNOWN: return "unknown (0)";
+  default: return "not a NIfTI type";
+  }
+}
+
+/* "64x64x40" or "64x64x40x2" */
+static const char *dims_string(const int64_t dim[8], char *buf, size_t len) {
+  size_t at = 0;
+  buf[0] = 0;
+  for (int i = 1; i <= dim[0] && i <= 7 && at < len; i++)
+    at += (size_t)snprintf(buf + at, len - at, "%s%lld", i > 1 ? "x" : "", (long long)dim[i]);
+  return buf;
+}
+
+/* ---------------------------------------------------------------- file names */
+
+typedef struct {
+  char *hdr;   /* file holding the header */
+  char *img;   /* file holding the voxels (== hdr for .nii) */
+  int onefile; /* .nii: header and voxels in one file */
+} nifti_names;
+
+static void names_free(nifti_names *n) {
+  if (n->img != n->hdr) free(n->img);
+  free(n->hdr);
+  n->hdr = n->img = NULL;
+}
+
+static int is_file(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+/* The other file of a .hdr/.img pair: swap the stem's extension, keep or drop ".gz" as found. */
+static char *pair_partner(const char *path, const char *want_ext) {
+  size_t n = strlen(path);
+  int gz = ends_with(path, ".gz");
+  size_t stem = n - 4 - (gz ? 3 : 0);
+  char *cand = malloc(stem + 8);
+  if (!cand) return NULL;
+  int upper = path[stem + 1] >= 'A' && path[stem + 1] <= 'Z';
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int with_gz = attempt == 0 ? gz : !gz;
+    memcpy(cand, path, stem);
+    snprintf(cand + stem, 8, "%s%s", want_ext, with_gz ? ".gz" : "");
+    if (upper)
+      for (char *c = cand + stem; *c; c++)
+        if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+    if (is_file(cand)) return cand;
+  }
+  /* neither exists: name the one with the same compression in the error */
+  memcpy(cand, path, stem);
+  snprintf(cand + stem, 8, "%s%s", want_ext, gz ? ".gz" : "");
+  return cand;
+}
+
+static vx_status resolve_names(const char *path, nifti_names *n, char *errbuf, size_t errlen) {
+  memset(n, 0, sizeof *n);
+  if (ends_with(path, ".nii") || ends_with(path, ".nii.gz")) {
+    n->hdr = dup_string(path);
+    n->img = n->hdr;
+    n->onefile = 1;
+  } else if (ends_with(path, ".hdr") || ends_with(path, ".hdr.gz")) {
+    n->hdr = dup_string(path);
+    n->img = n->hdr ? pair_partner(path, ".img") : NULL;
+  } else if (ends_with(path, ".img") || ends_with(path, ".img.gz")) {
+    n->img = dup_string(path);
+    n->hdr = n->img ? pair_partner(path, ".hdr") : NULL;
+  } else {
+    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+                "%s: file name: expected an extension .nii, .nii.gz, .hdr, .hdr.gz, .img or .img.gz", path);
+  }
+  if (!n->hdr || !n->img) {
+    names_free(n);
+    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  }
+  return VX_OK;
+}
+
+/* Opens a file for reading with zlib (which reads uncompressed files as they are). */
+static vx_status open_for_reading(const char *path, const char *what, gzFile *gz, int64_t *size,
+                                  char *errbuf, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+  if (S_ISDIR(st.st_mode))
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
+  *size = (int64_t)st.st_size;
+  *gz = gzopen(path, "rb");
+  if (!*gz)
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
+                errno ? strerror(errno) : "out of memory");
+  gzbuffer(*gz, 1u << 17);
+  return VX_OK;
+}
+
+/* Reads up to n bytes; *got receives the count. Returns 0, or -1 with *zmsg set when the stream
+ * is broken (a gzip stream that ends early is an error, not an end of file). */
+static int read_bytes(gzFile gz, void *dst, size_t n, size_t *got, const char **zmsg) {
+  unsigned char *p = dst;
+  *got = 0;
+  *zmsg = NULL;
+  while (*got < n) {
+    size_t want = n - *got;
+    if (want > (1u << 30)) want = 1u << 30;
+    int r = gzread(gz, p + *got, (unsigned)want);
+    if (r < 0) break;
+    *got += (size_t)r;
+    if (r == 0) break;
+  }
+  int err = Z_OK;
+  const char *m = gzerror(gz, &err);
+  if (err != Z_OK) {
+    *zmsg = err == Z_ERRNO ? strerror(errno) : (m && *m ? m : "zlib error");
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads and discards up to n bytes; *got receives the count. */
+static int skip_bytes(gzFile gz, int64_t n, int64_t *got, const char **zmsg) {
+  unsigned char buf[65536];
+  *got = 0;
+  while (*got < n) {
+    size_t want = (size_t)(n - *got) < sizeof buf ? (size_t)(n - *got) : sizeof buf, g = 0;
+    if (read_bytes(gz, buf, want, &g, zmsg) != 0) { *got += (int64_t)g; return -1; }
+    *got += (int64_t)g;
+    if (g < want) break;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- header validation */
+
+typedef struct {
+  int version;        /* 1 or 2 */
+  int onefile;        /* magic n+1 / n+2 */
+  int swapped;        /* stored in the other byte order */
+  int compressed;     /* the header file is gzip-compressed */
+  int64_t dim[8];
+  int datatype, nbyper;
+  int64_t vox_offset;
+  int64_t nvox;       /* voxels, all dimensions */
+  int64_t header_file_size; /* on disk (compressed size for .gz) */
+} header_info;
+
+static int32_t bswap32(int32_t v) {
+  uint32_t u = (uint32_t)v;
+  return (int32_t)((u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24));
+}
+
+/* Reads the header file's first bytes and checks every field voxcl relies on. */
+static vx_status parse_header(const char *path, int expect_onefile, header_info *h, nifti_1_header *h1,
+                              nifti_2_header *h2, char *errbuf, size_t errlen) {
+  memset(h, 0, sizeof *h);
+  gzFile gz;
+  vx_status st = open_for_reading(path, "header", &gz, &h->header_file_size, errbuf, errlen);
+  if (st != VX_OK) return st;
+  unsigned char raw[540];
+  size_t got = 0;
+  const char *zmsg;
+  int rr = read_bytes(gz, raw, sizeof raw, &got, &zmsg);
+  h->compressed = !gzdirect(gz);
+  gzclose(gz);
+  if (h->header_file_size == 0)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
+  if (rr != 0)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: gzip stream broken in the header (zlib: %s) after %zu bytes",
+                path, zmsg, got);
+  if (h->compressed && !ends_with(path, ".gz"))
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
+  if (got < 4)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header truncated: a NIfTI header needs 348 bytes, the file holds %zu",
+                path, got);
+
+  int32_t sizeof_hdr;
+  memcpy(&sizeof_hdr, raw, 4);
+  if (sizeof_hdr == 348 || bswap32(sizeof_hdr) == 348) h->version = 1;
+  else if (sizeof_hdr == 540 || bswap32(sizeof_hdr) == 540) h->version = 2;
+  else
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: sizeof_hdr: expected 348 (NIfTI-1) or 540 (NIfTI-2) in either byte order, found %d", path,
+                (int)sizeof_hdr);
+  h->swapped = sizeof_hdr != 348 && sizeof_hdr != 540;
+  size_t need = h->version == 1 ? 348 : 540;
+  if (got < need)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header truncated: a NIfTI-%d header needs %zu bytes, the file holds %zu",
+                path, h->version, need, got);
+
+  const char *magic;
+  double vox_offset_raw;
+  if (h->version == 1) {
+    memcpy(h1, raw, 348);
+    if (h->swapped) nifti_swap_as_nifti1(h1);
+    magic = h1->magic;
+    if (memcmp(magic, "n+1", 4) != 0 && memcmp(magic, "ni1", 4) != 0) {
+      char shown[20];
+      snprintf(shown, sizeof shown, "%.4s", magic);
+      for (char *c = shown; *c; c++)
+        if (*c < 32 || *c > 126) *c = '?';
+      return fail(errbuf, errlen, VX_ERR_FORMAT,
+                  "%s: magic: expected \"n+1\" (single file) or \"ni1\" (.hdr/.img) for NIfTI-1, found \"%s\"%s",
+                  path, shown, shown[0] == 0 ? " (Analyze 7.5 is not supported)" : "");
+    }
+    for (int i = 0; i < 8; i++) h->dim[i] = h1->dim[i];
+    h->datatype = h1->datatype;
+    vox_offset_raw = h1->vox_offset;
+  } else {
+    memcpy(h2, raw, 540);
+    if (h->swapped) nifti_swap_as_nifti2(h2);
+    magic = h2->magic;
+    static const unsigned char tail[4] = {'\r', '\n', 032, '\n'};
+    if ((memcmp(magic, "n+2", 4) != 0 && memcmp(magic, "ni2", 4) != 0) || memcmp(magic + 4, tail, 4) != 0) {
+      char shown[20];
+      snprintf(shown, sizeof shown, "%.3s", magic);
+      for (char *c = shown; *c; c++)
+        if (*c < 32 || *c > 126) *c = '?';
+      return fail(errbuf, errlen, VX_ERR_FORMAT,
+                  "%s: magic: expected \"n+2\\0\\r\\n\\032\\n\" or \"ni2\\0\\r\\n\\032\\n\" for NIfTI-2, found \"%s...\"",
+                  path, shown);
+    }
+    for (int i = 0; i < 8; i++) h->dim[i] = h2->dim[i];
+    h->datatype = h2->datatype;
+    vox_offset_raw = (double)h2->vox_offset;
+  }
+  h->onefile = magic[1] == '+';
+  if (h->onefile != expect_onefile)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: magic: \"%.3s\" means %s, but the file name says %s", path, magic,
+                h->onefile ? "a single .nii file" : "a .hdr/.img pair", expect_onefile ? ".nii" : ".hdr/.img");
+
+  if (h->dim[0] < 1 || h->dim[0] > 7)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[0]: expected 1..7 (number of dimensions), found %lld", path,
+                (long long)h->dim[0]);
+  int64_t nvox = 1;
+  for (int i = 1; i <= h->dim[0]; i++) {
+    if (h->dim[i] < 1)
+      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld (dim[0] = %lld)", path, i,
+                  (long long)h->dim[i], (long long)h->dim[0]);
+    if ((i <= 3 && h->dim[i] > INT_MAX) || nvox > INT64_MAX / 8 / h->dim[i])
+      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: %lld makes the volume impossibly large", path, i,
+                  (long long)h->dim[i]);
+    nvox *= h->dim[i];
+  }
+  int64_t channels = 1; /* dims 4..7 all become channels */
+  for (int i = 4; i <= h->dim[0]; i++) channels *= h->dim[i];
+  if (channels > INT_MAX || (uint64_t)nvox > SIZE_MAX / sizeof(float))
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
+                (long long)nvox);
+  for (int i = h->dim[0] + 1; i < 8; i++) h->dim[i] = 1; /* unused: ignored, as the standard says */
+  h->nvox = nvox;
+
+  h->nbyper = datatype_size(h->datatype);
+  if (h->nbyper == 0)
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: datatype: expected a real type (uint8, int8, int16, uint16, int32, uint32, int64, uint64, "
+                "float32, float64), found %d (%s)",
+                path, h->datatype, datatype_name(h->datatype));
+
+  int64_t min_offset = h->onefile ? (int64_t)need : 0;
+  if (!(vox_offset_raw >= (double)min_offset) || vox_offset_raw != floor(vox_offset_raw) || vox_offset_raw > 1e15)
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: expected a whole number >= %lld, found %.17g", path,
+                (long long)min_offset, vox_offset_raw);
+  h->vox_offset = (int64_t)vox_offset_raw;
+  return VX_OK;
+}
+
+/* ---------------------------------------------------------------- voxel data */
+
+/* Reads the voxel bytes (file byte order) of the image file into a malloc'ed buffer. */
+static vx_status read_voxels(const char *path, const header_info *h, void **out, char *errbuf, size_t errlen) {
+  *out = NULL;
+  gzFile gz;
+  int64_t file_size;
+  vx_status st = open_for_reading(path, "image", &gz, &file_size, errbuf, errlen);
+  if (st != VX_OK) return st;
+  int64_t nbytes = h->nvox * h->nbyper;
+  char dims[96];
+  dims_string(h->dim, dims, sizeof dims);
+  unsigned char first;
+  size_t got0;
+  const char *zmsg;
+  int compressed = 0;
+  if (file_size > 0) {
+    /* look at the stream once so gzdirect() knows whether it is compressed */
+    if (read_bytes(gz, &first, 1, &got0, &zmsg) == 0 && got0 == 1) compressed = !gzdirect(gz);
+    gzrewind(gz);
+  }
+  if (compressed && !ends_with(path, ".gz")) {
+    gzclose(gz);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
+  }
+  if (!compressed && file_size - h->vox_offset < nbytes) {
+    gzclose(gz);
+    if (file_size <= h->vox_offset)
+      return fail(errbuf, errlen, VX_ERR_FORMAT,
+                  "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); header (dim %s, datatype %s) "
+                  "needs %lld bytes after it",
+                  path, (long long)h->vox_offset, (long long)file_size, dims, datatype_name(h->datatype),
+                  (long long)nbytes);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: data truncated: header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld, the file "
+                "holds %lld (%lld bytes in all)",
+                path, dims, datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset,
+                (long long)(file_size - h->vox_offset), (long long)file_size);
+  }
+
+  int64_t skipped = 0;
+  if (skip_bytes(gz, h->vox_offset, &skipped, &zmsg) != 0) {
+    gzclose(gz);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: gzip stream breaks off (zlib: %s) after %lld decompressed bytes, before vox_offset %lld", path,
+                zmsg, (long long)skipped, (long long)h->vox_offset);
+  }
+  if (skipped < h->vox_offset) {
+    gzclose(gz);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: vox_offset: %lld is past the end of the decompressed stream (%lld bytes); header (dim %s, "
+                "datatype %s) needs %lld bytes after it",
+                path, (long long)h->vox_offset, (long long)skipped, dims, datatype_name(h->datatype), (long long)nbytes);
+  }
+
+  /* A compressed stream's length is known only once read: grow the buffer as bytes arrive so a
+   * corrupt header cannot make us allocate far more than the file holds. */
+  size_t cap = (size_t)nbytes;
+  if (compressed && cap > ((size_t)64 << 20)) cap = (size_t)64 << 20;
+  if (cap == 0) cap = 1;
+  unsigned char *buf = malloc(cap);
+  if (!buf) {
+    gzclose(gz);
+    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
+  }
+  size_t have = 0;
+  int broken = 0;
+  for (;;) {
+    size_t want = cap - have, g = 0;
+    broken = read_bytes(gz, buf + have, want, &g, &zmsg) != 0;
+    have += g;
+    if (broken || g < want || have == (size_t)nbytes) break;
+    size_t ncap = cap * 2 < (size_t)nbytes ? cap * 2 : (size_t)nbytes;
+    unsigned char *nb = realloc(buf, ncap);
+    if (!nb) {
+      free(buf);
+      gzclose(gz);
+      return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
+    }
+    buf = nb;
+    cap = ncap;
+  }
+  /* Drain what follows the data so a damaged end of the stream (CRC, length) is noticed too. */
+  int64_t trailing = 0;
+  if (!broken && have == (size_t)nbytes && compressed) broken = skip_bytes(gz, INT64_MAX, &trailing, &zmsg) != 0;
+  gzclose(gz);
+  if (broken) {
+    free(buf);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: data truncated: gzip stream breaks off (zlib: %s) after %lld decompressed bytes; header (dim %s, "
+                "datatype %s) needs %lld bytes after vox_offset %lld",
+                path, zmsg, (long long)(skipped + (int64_t)have + trailing), dims, datatype_name(h->datatype),
+                (long long)nbytes, (long long)h->vox_offset);
+  }
+  if (have < (size_t)nbytes) {
+    free(buf);
+    return fail(errbuf, errlen, VX_ERR_FORMAT,
+                "%s: data truncated: header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld, the %s "
+                "holds %zu",
+                path, dims, datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset,
+                compressed ? "decompressed stream" : "file", have);
+  }
+  *out = buf;
+  return VX_OK;
+}
+
+/* Converts n voxels of type dt (native byte order) to float with the scaling applied; raw and dst
+ * may be the same buffer when the type has 4 or more bytes (each value is read before any
+ * write reaches it). */
+#define CONVERT(T)                                                           \
+  for (int64_t i = 0; i < n; i++) {                                          \
+    T v;                                                                     \
+    memcpy(&v, raw + (size_t)i * sizeof(T), sizeof(T));                     \
+    double x = (double)v;                                                    \
+    if (scale) x = x * slope + inter;                                        \
+    float f = (float)x;                                                      \
+    memcpy(dst + i, &f, sizeof f);                                           \
+  }                                                                          \
+  break;
+
+static void convert_to_float(const unsigned char *raw, float *dst, int64_t n, int dt, int scale, double slope,
+                             double inter) {
+  switch (dt) {
+  case DT_UINT8: CONVERT(uint8_t)
+  case DT_INT8: CONVERT(int8_t)
+  case DT_INT16: CONVERT(int16_t)
+  case DT_UINT16: CONVERT(uint16_t)
+  case DT_INT32: CONVERT(int32_t)
+  case DT_UINT32: CONVERT(uint32_t)
+  case DT_INT64: CONVERT(int64_t)
+  case DT_UINT64: CONVERT(uint64_t)
+  case DT_FLOAT64: CONVERT(double)
+  case DT_FLOAT32:
+    if (!scale) {
+      if ((const void *)raw != (const void *)dst) memcpy(dst, raw, (size_t)n * sizeof(float));
+      break;
+    }
+    CONVERT(float)
+  default: break;
+  }
+}
+#undef CONVERT
+
+/* ---------------------------------------------------------------- geometry */
+
+static void set_geometry(vx_volume *v) {
+  const nifti_image *nim = v->hdr;
+  double m[16] = {0};
+  if (nim->sform_code > 0) {
+    for (int r = 0; r < 4; r++)
+      for (int c = 0; c < 4; c++) m[r * 4 + c] = nim->sto_xyz.m[r][c];
+  } else if (nim->qform_code > 0) {
+    for (int r = 0; r < 4; r++)
+      for (int c = 0; c < 4; c++) m[r * 4 + c] = nim->qto_xyz.m[r][c];
+  } else {
+    /* "method 1" of the standard: scaling by pixdim only */
+    m[0] = nim->pixdim[1];
+    m[5] = nim->pixdim[2];
+    m[10] = nim->pixdim[3];
+    m[15] = 1;
+  }
+  memcpy(v->affine, m, sizeof m);
+  for (int i = 0; i < 3; i++) {
+    double s = fabs(nim->pixdim[i + 1]);
+    if (!(s > 0) || !isfinite(s)) /* absent pixdim: the length of the affine's column */
+      s = sqrt(m[i] * m[i] + m[4 + i] * m[4 + i] + m[8 + i] * m[8 + i]);
+    if (!(s > 0) || !isfinite(s)) s = 1;
+    v->spacing[i] = (float)s;
+  }
+}
+
+/* ---------------------------------------------------------------- reading */
+
+vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t errlen) {
+  if (errbuf && errlen) errbuf[0] = 0;
+  if (out) *out = NULL;
+  if (!path || !out) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_volume_read: path or out is NULL");
+
+  nifti_names names;
+  vx_status st = resolve_names(path, &names, errbuf, errlen);
+  if (st != VX_OK) return st;
+  header_info h;
+  nifti_1_header h1;
+  nifti_2_header h2;
+  st = parse_header(names.hdr, names.onefile, &h, &h1, &h2, errbuf, errlen);
+  if (st != VX_OK) goto done;
+
+  if (!names.onefile && !is_file(names.img)) {
+    struct stat sb;
+    int missing = stat(names.img, &sb) != 0;
+    st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open image file (for header %s): %s", names.img, names.hdr,
+              missing ? strerror(errno) : "it is a directory");
+    goto done;
+  }
+
+  /* nifticlib builds the image description (transforms from quaternions, units, ...). */
+  nifti_set_debug_level(0);
+  nifti_image *nim = nifti_image_read(names.hdr, 0);
+  if (!nim) {
+    st = fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: nifticlib cannot read it although its fields look valid",
+              names.hdr);
+    goto done;
+  }
+  int nim_version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2) ? 2 : 1;
+  int agree = nim->datatype == h.datatype && nim->dim[0] == h.dim[0] && nim_version == h.version;
+  for (int i = 1; i <= h.dim[0] && agree; i++) agree = nim->dim[i] == h.dim[i];
+  if (!agree) {
+    char a[96], b[96];
+    st = fail(errbuf, errlen, VX_ERR_FORMAT,
+              "%s: header: nifticlib reads dim %s datatype %d NIfTI-%d, the header bytes say dim %s datatype %d NIfTI-%d",
+              names.hdr, dims_string(nim->dim, a, sizeof a), nim->datatype, nim_version, dims_string(h.dim, b, sizeof b),
+              h.datatype, h.version);
+    nifti_image_free(nim);
+    goto done;
+  }
+  nifti_free_extensions(nim);
+  free(nim->data);
+  nim->data = NULL;
+
+  void *raw = NULL;
+  st = read_voxels(names.img, &h, &raw, errbuf, errlen);
+  if (st != VX_OK) {
+    nifti_image_free(nim);
+    goto done;
+  }
+  if (h.swapped && h.nbyper > 1) nifti_swap_Nbytes(h.nvox, h.nbyper, raw);
+
+  double slope = nim->scl_slope, inter = nim->scl_inter;
+  int scale = slope != 0 && isfinite(slope);
+  if (!isfinite(inter)) inter = 0;
+  float *data;
+  if (h.nbyper >= 4) {
+    data = raw; /* in place, then give back the extra half of 8-byte types */
+    convert_to_float(raw, data, h.nvox, h.datatype, scale, slope, inter);
+    if (h.nbyper == 8) {
+      float *shrunk = realloc(data, (size_t)h.nvox * sizeof(float));
+      if (shrunk) data = shrunk;
+    }
+  } else {
+    data = malloc((size_t)h.nvox * sizeof(float));
+    if (data) convert_to_float(raw, data, h.nvox, h.datatype, scale, slope, inter);
+    free(raw);
+  }
+  vx_volume *v = calloc(1, sizeof *v);
+  if (!data || !v) {
+    free(data);
+    free(v);
+    nifti_image_free(nim);
+    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld floats", path, (long long)h.nvox);
+    goto done;
+  }
+  v->dims[0] = (int)h.dim[1];
+  v->dims[1] = (int)h.dim[2];
+  v->dims[2] = (int)h.dim[3];
+  v->dims[3] = (int)(h.nvox / ((int64_t)v->dims[0] * v->dims[1] * v->dims[2]));
+  v->datatype = h.datatype;
+  v->hdr = nim;
+  v->data = data;
+  set_geometry(v);
+  *out = v;
+  st = VX_OK;
+done:
+  names_free(&names);
+  return st;
+}
+
+/* ---------------------------------------------------------------- creating and accessing */
+
+vx_status vx_volume_create(int nx, int ny, int nz, int channels, const float spacing[3], vx_volume **out) {
+  if (!out) return VX_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (nx < 1 || ny < 1 || nz < 1 || channels < 1) return VX_ERR_INVALID_ARGUMENT;
+  double sp[3] = {1, 1, 1};
+  for (int i = 0; i < 3 && spacing; i++) {
+    if (!(spacing[i] > 0) || !isfinite(spacing[i])) return VX_ERR_INVALID_ARGUMENT;
+    sp[i] = spacing[i];
+  }
+  int64_t nvox = (int64_t)nx * ny * nz;
+  if (nvox > INT64_MAX / channels || (uint64_t)nvox * (uint64_t)channels > SIZE_MAX / sizeof(float))
+    return VX_ERR_INVALID_ARGUMENT;
+  nvox *= channels;
+  int64_t dims[8] = {channels > 1 ? 4 : 3, nx, ny, nz, channels, 1, 1, 1};
+  nifti_set_debug_level(0);
+  vx_volume *v = calloc(1, sizeof *v);
+  if (v) v->hdr = nifti_make_new_nim(dims, DT_FLOAT32, 0);
+  if (v) v->data = calloc((size_t)nvox, sizeof(float));
+  if (!v || !v->hdr || !v->data) {
+    vx_volume_destroy(v);
+    return VX_ERR_OUT_OF_MEMORY;
+  }
+  nifti_image *nim = v->hdr;
+  nim->dx = nim->pixdim[1] = sp[0];
+  nim->dy = nim->pixdim[2] = sp[1];
+  nim->dz = nim->pixdim[3] = sp[2];
+  if (channels > 1) nim->dt = nim->pixdim[4] = 1;
+  nim->xyz_units = NIFTI_UNITS_MM;
+  /* both transforms: the plain scaling, in scanner space */
+  nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+  nim->quatern_b = nim->quatern_c = nim->quatern_d = 0;
+  nim->qoffset_x = nim->qoffset_y = nim->qoffset_z = 0;
+  nim->qfac = 1;
+  nim->qto_xyz = nifti_quatern_to_dmat44(0, 0, 0, 0, 0, 0, sp[0], sp[1], sp[2], 1);
+  nim->qto_ijk = nifti_dmat44_inverse(nim->qto_xyz);
+  nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+  memset(&nim->sto_xyz, 0, sizeof nim->sto_xyz);
+  for (int i = 0; i < 3; i++) nim->sto_xyz.m[i][i] = sp[i];
+  nim->sto_xyz.m[3][3] = 1;
+  nim->sto_ijk = nifti_dmat44_inverse(nim->sto_xyz);
+  v->dims[0] = nx;
+  v->dims[1] = ny;
+  v->dims[2] = nz;
+  v->dims[3] = channels;
+  v->datatype = DT_FLOAT32;
+  set_geometry(v);
+  *out = v;
+  return VX_OK;
+}
+
+void vx_volume_destroy(vx_volume *v) {
+  if (!v) return;
+  if (v->hdr) nifti_image_free(v->hdr);
+  free(v->data);
+  free(v);
+}
+
+void vx_volume_dims(const vx_volume *v, int dims[4]) {
+  if (!dims) return;
+  for (int i = 0; i < 4; i++) dims[i] = v ? v->dims[i] : 0;
+}
+
+void vx_volume_spacing(const vx_volume *v, float spacing[3]) {
+  if (!spacing) return;
+  for (int i = 0; i < 3; i++) spacing[i] = v ? v->spacing[i] : 0;
+}
+
+float *vx_volume_data(vx_volume *v) { return v ? v->data : NULL; }
+
+float *vx_volume_channel(vx_volume *v, int c) {
+  if (!v || c < 0 || c >= v->dims[3]) return NULL;
+  return v->data + (size_t)c * v->dims[0] * v->dims[1] * v->dims[2];
+}
+
+void vx_volume_affine(const vx_volume *v, double m[16]) {
+  if (!m) return;
+  if (v) memcpy(m, v->affine, sizeof v->affine);
+  else memset(m, 0, 16 * sizeof(double));
+}
+
+int vx_volume_datatype(const vx_volume *v) { return v ? v->datatype : 0; }
+
+/* ---------------------------------------------------------------- writing */
+
+/* Creates a fresh, empty temporary file beside 'path' whose name ends like path's. */
+static char *make_temp_name(const char *path, char *errbuf, size_t errlen, vx_status *st) {
+  static atomic_uint counter;
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+  const char *base = path + dirlen;
+  size_t len = dirlen + strlen(base) + 64;
+  char *tmp = malloc(len);
+  if (!tmp) {
+    *st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    return NULL;
+  }
+  for (int attempt = 0; attempt < 100; attempt++) {
+    unsigned k = atomic_fetch_add(&counter, 1u);
+    snprintf(tmp, len, "%.*s.voxcl-tmp-%ld-%u-%s", (int)dirlen, path, (long)getpid(), k, base);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd >= 0) {
+      close(fd);
+      return tmp;
+    }
+    if (errno != EEXIST) {
+      *st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file %s: %s", path, tmp, strerror(errno));
+      free(tmp);
+      return NULL;
+    }
+  }
+  *st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot find a free temporary file name", path);
+  free(tmp);
+  return NULL;
+}
+
+/* Reads a file nifticlib has just written and checks the header bytes and every voxel byte. */
+static vx_status verify_written(const char *final_path, const char *tmp, const nifti_image *nim, const void *bytes,
+                                char *errbuf, size_t errlen) {
+  header_info h;
+  nifti_1_header h1, e1;
+  nifti_2_header h2, e2;
+  char why[512];
+  vx_status st = parse_header(tmp, 1, &h, &h1, &h2, why, sizeof why);
+  if (st != VX_OK)
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: the file written does not read back: %s", final_path, why);
+  int version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1) ? 2 : 1;
+  int same = h.version == version && !h.swapped && h.datatype == nim->datatype && h.vox_offset == nim->iname_offset;
+  for (int i = 0; i <= nim->dim[0] && same; i++) same = h.dim[i] == nim->dim[i];
+  if (same && version == 1) same = nifti_convert_nim2n1hdr(nim, &e1) == 0 && memcmp(&e1, &h1, sizeof e1) == 0;
+  if (same && version == 2) same = nifti_convert_nim2n2hdr(nim, &e2) == 0 && memcmp(&e2, &h2, sizeof e2) == 0;
+  if (!same)
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: the header written differs from the one meant", final_path);
+  gzFile gz;
+  int64_t size;
+  st = open_for_reading(tmp, "the file written", &gz, &size, why, sizeof why);
+  if (st != VX_OK) return fail(errbuf, errlen, VX_ERR_IO, "%s: %s", final_path, why);
+  const char *zmsg = NULL;
+  int64_t skipped = 0, nbytes = h.nvox * h.nbyper, at = 0, trailing = 0;
+  int ok = skip_bytes(gz, h.vox_offset, &skipped, &zmsg) == 0 && skipped == h.vox_offset;
+  unsigned char buf[65536];
+  while (ok && at < nbytes) {
+    size_t want = (size_t)(nbytes - at) < sizeof buf ? (size_t)(nbytes - at) : sizeof buf, g = 0;
+    ok = read_bytes(gz, buf, want, &g, &zmsg) == 0 && g == want && memcmp(buf, (const char *)bytes + at, want) == 0;
+    at += (int64_t)g;
+  }
+  if (ok) ok = skip_bytes(gz, INT64_MAX, &trailing, &zmsg) == 0 && trailing == 0;
+  gzclose(gz);
+  if (!ok)
+    return fail(errbuf, errlen, VX_ERR_IO,
+                "%s: the file written does not hold the data (%s%s; %lld of %lld voxel bytes match; disk full?)",
+                final_path, zmsg ? "zlib: " : "", zmsg ? zmsg : "short or different", (long long)at, (long long)nbytes);
+  return VX_OK;
+}
+
+static vx_status flush_to_disk(const char *final_path, const char *tmp, char *errbuf, size_t errlen) {
+  int fd = open(tmp, O_RDONLY);
+  if (fd < 0 || fsync(fd) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot flush %s to disk: %s", final_path, tmp, strerror(e));
+  }
+  close(fd);
+  return VX_OK;
+}
+
+/* data: [channels, nz, ny, nx]; as_labels: the smallest unsigned type, else float32. */
+static vx_status write_volume(const char *path, const vx_volume *like, const float *data, int channels,
+                              int as_labels, char *errbuf, size_t errlen) {
+  if (errbuf && errlen) errbuf[0] = 0;
+  if (!path || !like || !data || channels < 1)
+    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: path, like or data is NULL or channels < 1",
+                path ? path : "(null)");
+  if (!ends_with(path, ".nii") && !ends_with(path, ".nii.gz"))
+    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: file name: expected an extension .nii or .nii.gz", path);
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: it is a directory", path);
+  int64_t nx = like->dims[0], ny = like->dims[1], nz = like->dims[2];
+  if (nx < 1 || ny < 1 || nz < 1 || (uint64_t)(nx * ny * nz) > SIZE_MAX / 8 / (uint64_t)channels)
+    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: %lldx%lldx%lld voxels x %d channels is too large",
+                path, (long long)nx, (long long)ny, (long long)nz, channels);
+  int64_t nvox = nx * ny * nz * channels;
+
+  int dt = DT_FLOAT32;
+  void *bytes = (void *)data; /* nifticlib only reads it */
+  if (as_labels) {
+    double maxv = 0;
+    for (int64_t i = 0; i < nvox; i++) {
+      double x = data[i];
+      if (!(x > -0.5) || !(x < 4294967295.5)) /* also NaN */
+        return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+                    "%s: labels: value %g at voxel %lld is not an integer in 0..4294967295", path, x, (long long)i);
+      if (x > maxv) maxv = x;
+    }
+    uint64_t top = (uint64_t)floor(maxv + 0.5);
+    dt = top < 256 ? DT_UINT8 : top < 65536 ? DT_UINT16 : DT_UINT32;
+    size_t label_bytes = (size_t)nvox * (dt == DT_UINT8 ? 1u : dt == DT_UINT16 ? 2u : 4u);
+    bytes = malloc(label_bytes);
+    if (!bytes) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
+    for (int64_t i = 0; i < nvox; i++) {
+      uint32_t u = (uint32_t)floor((double)data[i] + 0.5);
+      if (dt == DT_UINT8) ((uint8_t *)bytes)[i] = (uint8_t)u;
+      else if (dt == DT_UINT16) ((uint16_t *)bytes)[i] = (uint16_t)u;
+      else ((uint32_t *)bytes)[i] = u;
+    }
+  }
+
+  vx_status st = VX_OK;
+  char *tmp = NULL;
+  nifti_set_debug_level(0);
+  nifti_image *nim = nifti_copy_nim_info(like->hdr);
+  if (!nim) {
+    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot copy the header", path);
+    goto done;
+  }
+  nifti_free_extensions(nim);
+  /* geometry (pixdim, qform, sform, units) stays exactly as in 'like'; the rest describes 'data' */
+  nim->ndim = nim->dim[0] = channels > 1 ? 4 : 3;
+  nim->nx = nim->dim[1] = nx;
+  nim->ny = nim->dim[2] = ny;
+  nim->nz = nim->dim[3] = nz;
+  nim->nt = nim->dim[4] = channels;
+  nim->nu = nim->dim[5] = nim->nv = nim->dim[6] = nim->nw = nim->dim[7] = 1;
+  if (channels > 1 && !(nim->pixdim[4] > 0)) nim->dt = nim->pixdim[4] = 1;
+  nim->nvox = nvox;
+  nim->datatype = dt;
+  nifti_datatype_sizes(dt, &nim->nbyper, &nim->swapsize);
+  nim->scl_slope = 0;
+  nim->scl_inter = 0;
+  nim->cal_min = nim->cal_max = 0;
+  nim->intent_code = as_labels ? NIFTI_INTENT_LABEL : NIFTI_INTENT_NONE;
+  nim->intent_p1 = nim->intent_p2 = nim->intent_p3 = 0;
+  memset(nim->intent_name, 0, sizeof nim->intent_name);
+  memset(nim->descrip, 0, sizeof nim->descrip);
+  snprintf(nim->descrip, sizeof nim->descrip, "voxcl %s", as_labels ? "labels" : "float32");
+  int like_v2 = like->hdr->nifti_type == NIFTI_FTYPE_NIFTI2_1 || like->hdr->nifti_type == NIFTI_FTYPE_NIFTI2_2;
+  int needs_v2 = nx > 32767 || ny > 32767 || nz > 32767 || channels > 32767;
+  nim->nifti_type = like_v2 || needs_v2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+
+  tmp = make_temp_name(path, errbuf, errlen, &st);
+  if (!tmp) goto done;
+  if (nifti_set_filenames(nim, tmp, 0, 1) != 0 || strcmp(nim->fname, tmp) != 0 || strcmp(nim->iname, tmp) != 0) {
+    st = fail(errbuf, errlen, VX_ERR_IO, "%s: nifticlib does not accept the temporary name %s", path, tmp);
+    goto done;
+  }
+  nim->data = bytes;
+  nifti_image_write(nim); /* reports nothing: the read-back below is the check */
+  nim->data = NULL;
+  st = verify_written(path, tmp, nim, bytes, errbuf, errlen);
+  if (st == VX_OK) st = flush_to_disk(path, tmp, errbuf, errlen);
+  if (st == VX_OK && rename(tmp, path) != 0)
+    st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
+  if (st == VX_OK) {
+    /* make the rename itself durable; a failure here leaves a complete file either way */
+    char *dir = dup_string(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (dir) {
+      if (slash) slash[slash == dir ? 1 : 0] = 0;
+      int fd = open(slash ? dir : ".", O_RDONLY);
+      if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+      }
+      free(dir);
+    }
+  }
+done:
+  if (tmp && st != VX_OK) unlink(tmp);
+  free(tmp);
+  if (nim) nifti_image_free(nim);
+  if (bytes != (const void *)data) free(bytes);
+  return st;
+}
+
+vx_status vx_volume_write_like(const char *path, const vx_volume *like, const float *data, int as_labels,
+                               char *errbuf, size_t errlen) {
+  return write_volume(path, like, data, 1, as_labels, errbuf, errlen);
+}
+
+vx_status vx_volume_write_float(const char *path, const vx_volume *like, const float *data, int channels,
+                                char *errbuf, size_t errlen) {
+  return write_volume(path, like, data, channels, 0, errbuf, errlen);
+}

@@ -1,0 +1,27 @@
+/* Internal to the convolution family: the geometry shared by conv.c (checks, im2col + GEMM)
+ * and conv_direct.c (direct kernels). */
+#ifndef VX_CONV_INTERNAL_H
+#define VX_CONV_INTERNAL_H
+
+#include "tensor.h"
+
+/* The geometry of one convolution seen from the conv side: x [N, C, D, H, W] -> y [N, O, OD, OH, OW]. */
+typedef struct {
+  int N, C, O, G;
+  int in[3], out[3], k[3], s[3], p[3], d[3];
+  size_t S_in, S_out;
+  int Cg, Og, K3;
+  char options[256];
+} vx_conv_geom;
+
+/* Direct kernels (stride 1, groups 1): 0 when not applicable to g or the workspace is too
+ * small, so the caller falls back to im2col + GEMM. */
+int vx_conv_direct_fits(vx_context *ctx, const vx_conv_geom *g, int for_backward_data);
+vx_status vx_conv_direct_forward(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *w,
+                                 vx_tensor *y, int accumulate);
+vx_status vx_conv_direct_backward_data(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *dy, const vx_tensor *w,
+                                       vx_tensor *dx, int accumulate);
+vx_status vx_conv_direct_backward_weights(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *dy,
+                                          vx_tensor *dw, int accumulate);
+
+#endif
