@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ static const char *P(const char *name) {
 /* ---------------------------------------------------------------- file helpers */
 
 static unsigned char *slurp(const char *path, size_t *n) {
+  *n = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
@@ -74,6 +76,7 @@ static void spit(const char *path, const void *b, size_t n) {
 
 /* Decompressed content of a (maybe) gzip file. */
 static unsigned char *slurp_gz(const char *path, size_t *n) {
+  *n = 0;
   gzFile gz = gzopen(path, "rb");
   if (!gz) return NULL;
   size_t cap = 1 << 16, have = 0;
