@@ -4,8 +4,9 @@
  * Test files are made with nifticlib here, then patched or cut.
  *
  *   test_nifti [--keep]                 run all tests in a fresh temporary directory
- *   test_nifti --write-for-nibabel DIR  write DIR/voxcl_out.nii.gz and DIR/expected.txt for
- *                                       tests/nifti_nibabel_check.py */
+ *   test_nifti --write-for-nibabel DIR  write voxcl files and DIR/expected.txt for
+ *                                       tests/nifti_nibabel_check.py
+ *   test_nifti --dump FILE OUT.txt      write what voxcl reads from FILE as text (same script) */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <fcntl.h>
@@ -166,9 +167,24 @@ static nifti_image *make_nim(int nx, int ny, int nz, int nt, int dt) {
 }
 
 static void nim_write(nifti_image *nim, const char *path, int nifti_type) {
-  nim->nifti_type = nifti_type;
   if (nifti_set_filenames(nim, path, 0, 1) != 0) { fprintf(stderr, "nifti_set_filenames %s\n", path); exit(2); }
+  nim->nifti_type = nifti_type; /* after: nifti_set_filenames resets it from the name */
   nifti_image_write(nim);
+}
+
+/* NIfTI-2 single file: header bytes from nifticlib, written here (nifticlib 3.0.1's
+ * nifti_image_write writes a NIfTI-2 .nii without its header). */
+static void n2_write(nifti_image *nim, const char *path) {
+  nim->nifti_type = NIFTI_FTYPE_NIFTI2_1;
+  nim->iname_offset = 544;
+  nifti_2_header h;
+  if (nifti_convert_nim2n2hdr(nim, &h) != 0) { fprintf(stderr, "nifti_convert_nim2n2hdr\n"); exit(2); }
+  int gz = strlen(path) > 3 && !strcmp(path + strlen(path) - 3, ".gz");
+  gzFile f = gzopen(path, gz ? "wb" : "wbT");
+  gzwrite(f, &h, sizeof h);
+  gzwrite(f, "\0\0\0\0", 4);
+  gzwrite(f, nim->data, (unsigned)(nim->nvox * nim->nbyper));
+  gzclose(f);
 }
 
 /* Fills the image with a pattern of values that type dt holds exactly; expected[] gets them. */
@@ -562,9 +578,10 @@ static void test_nifti2(void) {
   fill_pattern(nim, expected);
   nim->sto_xyz.m[0][3] = 0.1; /* a double that no float holds */
   nim->sto_xyz.m[1][1] = 1.0 / 3.0;
-  nim_write(nim, P("n2.nii.gz"), NIFTI_FTYPE_NIFTI2_1);
+  n2_write(nim, P("n2.nii.gz"));
   nifti_2_header h = read_n2(P("n2.nii.gz"));
   CHECK(h.sizeof_hdr == 540 && memcmp(h.magic, "n+2", 4) == 0);
+  CHECK(memcmp(h.magic + 4, "\0\0\0\0", 4) == 0); /* nifticlib 3.0.1 leaves the tail 0: accepted */
   vx_volume *v = read_ok(P("n2.nii.gz"));
   if (v) {
     double m[16];
@@ -577,7 +594,8 @@ static void test_nifti2(void) {
     lab[3] = 1;
     CHECKF(vx_volume_write_like(P("n2_out.nii.gz"), v, lab, 1, err, sizeof err) == VX_OK, "%s", err);
     nifti_2_header o = read_n2(P("n2_out.nii.gz"));
-    CHECK(o.sizeof_hdr == 540 && o.datatype == DT_UINT8);
+    CHECK(o.sizeof_hdr == 540 && o.datatype == DT_UINT8 && o.vox_offset == 544);
+    CHECK(memcmp(o.magic, "n+2\0\r\n\032\n", 8) == 0);
     CHECK(memcmp(o.srow_x, h.srow_x, sizeof o.srow_x) == 0 && memcmp(o.srow_y, h.srow_y, sizeof o.srow_y) == 0 &&
           memcmp(o.srow_z, h.srow_z, sizeof o.srow_z) == 0);
     CHECK(memcmp(&o.quatern_b, &h.quatern_b, 6 * sizeof(double)) == 0 && o.pixdim[0] == h.pixdim[0]);
@@ -665,7 +683,11 @@ static void test_write_float_channels(void) {
 static void test_create_and_write(void) {
   vx_volume *v = NULL;
   const float sp[3] = {1.5f, 0.75f, 3};
-  CHECK(vx_volume_create(5, 4, 3, 2, sp, &v) == VX_OK && v);
+  CHECK(vx_volume_create(5, 4, 3, 2, NULL, &v) == VX_OK && v); /* NULL spacing: 1 mm */
+  float s1[3];
+  vx_volume_spacing(v, s1);
+  CHECK(s1[0] == 1 && s1[1] == 1 && s1[2] == 1);
+  vx_volume_destroy(v);
   CHECK(vx_volume_create(0, 4, 3, 1, sp, &v) == VX_ERR_INVALID_ARGUMENT && v == NULL);
   const float bad_sp[3] = {1, 0, 1};
   CHECK(vx_volume_create(5, 4, 3, 1, bad_sp, &v) == VX_ERR_INVALID_ARGUMENT);
@@ -704,7 +726,11 @@ static void test_failed_write_keeps_file(void) {
   const float sp[3] = {1, 1, 1};
   if (vx_volume_create(64, 64, 32, 1, sp, &like) != VX_OK) { CHECK(0); return; }
   float *data = vx_volume_data(like);
-  for (size_t i = 0; i < 64 * 64 * 32; i++) data[i] = (float)((i * 2654435761u) % 1000) / 7.0f; /* poorly compressible */
+  uint64_t rng = 88172645463325252ull; /* xorshift: data that does not compress */
+  for (size_t i = 0; i < 64 * 64 * 32; i++) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    data[i] = (float)(rng >> 40) / 7.0f;
+  }
   char err[1024];
   for (int gz = 0; gz < 2; gz++) {
     const char *name = gz ? "keep.nii.gz" : "keep.nii";
@@ -834,7 +860,7 @@ static void test_bad_dims(void) {
   }
   /* a NIfTI-2 dimension beyond what a volume can hold */
   nifti_image *nim = make_nim(4, 4, 4, 1, DT_UINT8);
-  nim_write(nim, P("dims2.nii"), NIFTI_FTYPE_NIFTI2_1);
+  n2_write(nim, P("dims2.nii"));
   int64_t huge = (int64_t)1 << 40;
   patch(P("dims2.nii"), 16 + 8 * 3, &huge, 8);
   expect_read_error(P("dims2.nii"), VX_ERR_FORMAT, "dims2.nii", "dim[3]", NULL);
@@ -879,7 +905,7 @@ static void test_wrong_magic(void) {
   expect_read_error(p, VX_ERR_FORMAT, "magic.nii", "magic", ".hdr/.img", NULL);
   /* NIfTI-2 with a broken magic tail */
   nifti_image *nim = make_nim(4, 4, 4, 1, DT_UINT8);
-  nim_write(nim, P("magic2.nii"), NIFTI_FTYPE_NIFTI2_1);
+  n2_write(nim, P("magic2.nii"));
   patch(P("magic2.nii"), 8, "\n\r", 2);
   expect_read_error(P("magic2.nii"), VX_ERR_FORMAT, "magic2.nii", "magic", "n+2", NULL);
   nifti_image_free(nim);
@@ -967,6 +993,31 @@ static int write_for_nibabel(const char *dir) {
   return 0;
 }
 
+/* Writes what voxcl reads from 'path' as text: dims, datatype, spacing, affine, data. */
+static int dump(const char *path, const char *out) {
+  char err[1024];
+  vx_volume *v = NULL;
+  if (vx_volume_read(path, &v, err, sizeof err) != VX_OK) { fprintf(stderr, "%s\n", err); return 1; }
+  int d[4];
+  float sp[3];
+  double m[16];
+  vx_volume_dims(v, d);
+  vx_volume_spacing(v, sp);
+  vx_volume_affine(v, m);
+  FILE *f = fopen(out, "w");
+  if (!f) { perror(out); return 1; }
+  fprintf(f, "dims %d %d %d %d\ndatatype %d\nspacing %.9g %.9g %.9g\naffine", d[0], d[1], d[2], d[3],
+          vx_volume_datatype(v), sp[0], sp[1], sp[2]);
+  for (int i = 0; i < 16; i++) fprintf(f, " %.17g", m[i]);
+  fprintf(f, "\ndata");
+  size_t n = (size_t)d[0] * d[1] * d[2] * d[3];
+  for (size_t i = 0; i < n; i++) fprintf(f, " %.9g", vx_volume_data(v)[i]);
+  fprintf(f, "\n");
+  fclose(f);
+  vx_volume_destroy(v);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- driver */
 
 static void remove_tree(const char *dir) {
@@ -987,6 +1038,7 @@ static void remove_tree(const char *dir) {
 int main(int argc, char **argv) {
   nifti_set_debug_level(0); /* the tests' own nifticlib writes */
   if (argc == 3 && !strcmp(argv[1], "--write-for-nibabel")) return write_for_nibabel(argv[2]);
+  if (argc == 4 && !strcmp(argv[1], "--dump")) return dump(argv[2], argv[3]);
   int keep = argc > 1 && !strcmp(argv[1], "--keep");
   const char *tmp = getenv("TMPDIR");
   snprintf(g_dir, sizeof g_dir, "%s/voxcl-nifti-XXXXXX", tmp && *tmp ? tmp : "/tmp");

@@ -4,13 +4,14 @@
  * not hold, "fixes" impossible dimensions and accepts a wrong magic string. So the reader
  * parses and checks the header bytes itself first, then lets nifticlib build the nifti_image
  * (transforms, quaternions, names) and checks that it agrees, then reads the voxel bytes
- * itself through zlib, failing on any short or broken stream. The writer lets nifticlib write
- * a temporary file beside the target, reads it back to check every byte, and renames it over
- * the target only then: a failure never leaves a half-written file under the final name. */
+ * itself through zlib, failing on any short or broken stream. The writer copies the geometry
+ * of the reference volume into a nifti_image, lets nifticlib turn it into header bytes, and
+ * writes header and voxels through zlib itself (nifti_image_write reports no errors and prints
+ * to stderr) into a temporary file beside the target, renamed over the target only when
+ * complete and flushed: a failure never leaves a half-written file under the final name. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
-#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ struct vx_volume {
   float spacing[3];   /* mm */
   double affine[16];  /* voxel -> world, row-major */
   int datatype;       /* NIfTI DT_* code of the file read (DT_FLOAT32 for created volumes) */
+  int version;        /* NIfTI-1 or -2 (1 for created volumes) */
   nifti_image *hdr;   /* header fields and transforms; no data, no extensions */
   float *data;        /* [C, Z, Y, X], x fastest */
 };
@@ -180,62 +182,78 @@ static vx_status resolve_names(const char *path, nifti_names *n, char *errbuf, s
   return VX_OK;
 }
 
+/* A zlib read stream that remembers the first error. zlib reads ahead, so the error of a
+ * stream that breaks off shows before the bytes decoded up to the break have been handed out:
+ * reads go on while bytes come, and the caller judges by the count and the flag. */
+typedef struct {
+  gzFile gz;
+  const char *path;
+  int compressed; /* starts with the gzip magic bytes (zlib reads other files as they are) */
+  int broken;   /* 1: the stream ends early (Z_BUF_ERROR); 2: it is corrupt or unreadable */
+  char msg[160]; /* zlib's message, copied: gzerror's string dies with the gzFile */
+} zstream;
+
+static void zs_check(zstream *z) {
+  int err = Z_OK;
+  const char *m = gzerror(z->gz, &err);
+  if (err == Z_OK || z->broken) return;
+  z->broken = err == Z_BUF_ERROR ? 1 : 2;
+  if (err == Z_ERRNO) m = strerror(errno);
+  else if (!m || !*m) m = "zlib error";
+  else if (strncmp(m, z->path, strlen(z->path)) == 0 && strncmp(m + strlen(z->path), ": ", 2) == 0)
+    m += strlen(z->path) + 2; /* zlib puts the path first: it is in our message already */
+  snprintf(z->msg, sizeof z->msg, "%s", m);
+}
+
+/* Reads up to n bytes; returns the count (less than n at the end of the stream or a break). */
+static size_t zs_read(zstream *z, void *dst, size_t n) {
+  unsigned char *p = dst;
+  size_t got = 0;
+  while (got < n) {
+    size_t want = n - got < ((size_t)1 << 30) ? n - got : (size_t)1 << 30;
+    int r = gzread(z->gz, p + got, (unsigned)want);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  zs_check(z);
+  return got;
+}
+
+/* Reads and discards up to n bytes; returns the count. */
+static int64_t zs_skip(zstream *z, int64_t n) {
+  unsigned char buf[65536];
+  int64_t got = 0;
+  while (got < n) {
+    size_t want = n - got < (int64_t)sizeof buf ? (size_t)(n - got) : sizeof buf;
+    size_t g = zs_read(z, buf, want);
+    got += (int64_t)g;
+    if (g < want) break;
+  }
+  return got;
+}
+
 /* Opens a file for reading with zlib (which reads uncompressed files as they are). */
-static vx_status open_for_reading(const char *path, const char *what, gzFile *gz, int64_t *size,
+static vx_status open_for_reading(const char *path, const char *what, zstream *z, int64_t *size,
                                   char *errbuf, size_t errlen) {
+  memset(z, 0, sizeof *z);
+  z->path = path;
   struct stat st;
   if (stat(path, &st) != 0)
     return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
   if (S_ISDIR(st.st_mode))
     return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
   *size = (int64_t)st.st_size;
-  *gz = gzopen(path, "rb");
-  if (!*gz)
+  FILE *f = fopen(path, "rb");
+  unsigned char magic[2] = {0, 0};
+  if (!f) return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+  z->compressed = fread(magic, 1, 2, f) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+  fclose(f);
+  z->gz = gzopen(path, "rb");
+  if (!z->gz)
     return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
                 errno ? strerror(errno) : "out of memory");
-  gzbuffer(*gz, 1u << 17);
+  gzbuffer(z->gz, 1u << 17);
   return VX_OK;
-}
-
-/* zlib's message, copied: gzerror's string dies with the gzFile. */
-typedef struct {
-  char s[160];
-} zlib_msg;
-
-/* Reads up to n bytes; *got receives the count. Returns 0, or -1 with zmsg set when the stream
- * is broken (a gzip stream that ends early is an error, not an end of file). */
-static int read_bytes(gzFile gz, void *dst, size_t n, size_t *got, zlib_msg *zmsg) {
-  unsigned char *p = dst;
-  *got = 0;
-  zmsg->s[0] = 0;
-  while (*got < n) {
-    size_t want = n - *got;
-    if (want > (1u << 30)) want = 1u << 30;
-    int r = gzread(gz, p + *got, (unsigned)want);
-    if (r < 0) break;
-    *got += (size_t)r;
-    if (r == 0) break;
-  }
-  int err = Z_OK;
-  const char *m = gzerror(gz, &err);
-  if (err != Z_OK) {
-    snprintf(zmsg->s, sizeof zmsg->s, "%s", err == Z_ERRNO ? strerror(errno) : (m && *m ? m : "zlib error"));
-    return -1;
-  }
-  return 0;
-}
-
-/* Reads and discards up to n bytes; *got receives the count. */
-static int skip_bytes(gzFile gz, int64_t n, int64_t *got, zlib_msg *zmsg) {
-  unsigned char buf[65536];
-  *got = 0;
-  while (*got < n) {
-    size_t want = (size_t)(n - *got) < sizeof buf ? (size_t)(n - *got) : sizeof buf, g = 0;
-    if (read_bytes(gz, buf, want, &g, zmsg) != 0) { *got += (int64_t)g; return -1; }
-    *got += (int64_t)g;
-    if (g < want) break;
-  }
-  return 0;
 }
 
 /* ---------------------------------------------------------------- header validation */
@@ -244,7 +262,6 @@ typedef struct {
   int version;        /* 1 or 2 */
   int onefile;        /* magic n+1 / n+2 */
   int swapped;        /* stored in the other byte order */
-  int compressed;     /* the header file is gzip-compressed */
   int64_t dim[8];
   int datatype, nbyper;
   int64_t vox_offset;
@@ -261,29 +278,26 @@ static int32_t bswap32(int32_t v) {
 static vx_status parse_header(const char *path, int expect_onefile, header_info *h, nifti_1_header *h1,
                               nifti_2_header *h2, char *errbuf, size_t errlen) {
   memset(h, 0, sizeof *h);
-  gzFile gz;
-  vx_status st = open_for_reading(path, "header", &gz, &h->header_file_size, errbuf, errlen);
+  zstream z;
+  vx_status st = open_for_reading(path, "header", &z, &h->header_file_size, errbuf, errlen);
   if (st != VX_OK) return st;
   unsigned char raw[540];
-  size_t got = 0;
-  zlib_msg zmsg;
-  int rr = read_bytes(gz, raw, sizeof raw, &got, &zmsg);
-  h->compressed = !gzdirect(gz);
-  gzclose(gz);
+  size_t got = zs_read(&z, raw, sizeof raw);
+  gzclose(z.gz);
   if (h->header_file_size == 0)
     return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
-  /* zlib reads ahead, so a stream broken further on may already show here: only a header
-   * that is not all there counts now; the voxel reader reports the rest. */
-  size_t min_bytes = got >= 4 && (raw[0] == 0x1c || raw[3] == 0x1c || raw[0] == 0 || raw[3] == 0) ? 540 : 348;
-  if (rr != 0 && got < min_bytes)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: gzip stream breaks off (zlib: %s) after %zu bytes",
-                path, zmsg.s, got);
-  if (h->compressed && !ends_with(path, ".gz"))
+  /* a stream broken further on may show already (zlib reads ahead): here only a header that
+   * is not all there counts; the voxel reader reports the rest */
+  char cut[200];
+  if (z.broken)
+    snprintf(cut, sizeof cut, "header: gzip stream %s (zlib: %s)", z.broken == 1 ? "breaks off" : "is corrupt", z.msg);
+  else snprintf(cut, sizeof cut, "header truncated");
+  if (z.compressed && !ends_with(path, ".gz"))
     return fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   if (got < 4)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header truncated: a NIfTI header needs 348 bytes, the file holds %zu",
-                path, got);
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI header needs 348 bytes, the file holds %zu", path,
+                cut, got);
 
   int32_t sizeof_hdr;
   memcpy(&sizeof_hdr, raw, 4);
@@ -296,8 +310,8 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   h->swapped = sizeof_hdr != 348 && sizeof_hdr != 540;
   size_t need = h->version == 1 ? 348 : 540;
   if (got < need)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header truncated: a NIfTI-%d header needs %zu bytes, the file holds %zu",
-                path, h->version, need, got);
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI-%d header needs %zu bytes, the file holds %zu", path,
+                cut, h->version, need, got);
 
   const char *magic;
   double vox_offset_raw;
@@ -321,8 +335,10 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
     memcpy(h2, raw, 540);
     if (h->swapped) nifti_swap_as_nifti2(h2);
     magic = h2->magic;
-    static const unsigned char tail[4] = {'\r', '\n', 032, '\n'};
-    if ((memcmp(magic, "n+2", 4) != 0 && memcmp(magic, "ni2", 4) != 0) || memcmp(magic + 4, tail, 4) != 0) {
+    /* the tail \r\n\032\n catches end-of-line conversion; nifticlib 3.0.1 writes zeros there */
+    static const unsigned char tail[4] = {'\r', '\n', 032, '\n'}, zeros[4] = {0, 0, 0, 0};
+    if ((memcmp(magic, "n+2", 4) != 0 && memcmp(magic, "ni2", 4) != 0) ||
+        (memcmp(magic + 4, tail, 4) != 0 && memcmp(magic + 4, zeros, 4) != 0)) {
       char shown[20];
       snprintf(shown, sizeof shown, "%.3s", magic);
       for (char *c = shown; *c; c++)
@@ -358,7 +374,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   if (channels > INT_MAX || (uint64_t)nvox > SIZE_MAX / sizeof(float))
     return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
                 (long long)nvox);
-  for (int i = h->dim[0] + 1; i < 8; i++) h->dim[i] = 1; /* unused: ignored, as the standard says */
+  for (int i = (int)h->dim[0] + 1; i < 8; i++) h->dim[i] = 1; /* unused: ignored, as the standard says */
   h->nvox = nvox;
 
   h->nbyper = datatype_size(h->datatype);
@@ -381,102 +397,71 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
 /* Reads the voxel bytes (file byte order) of the image file into a malloc'ed buffer. */
 static vx_status read_voxels(const char *path, const header_info *h, void **out, char *errbuf, size_t errlen) {
   *out = NULL;
-  gzFile gz;
+  zstream z;
   int64_t file_size;
-  vx_status st = open_for_reading(path, "image", &gz, &file_size, errbuf, errlen);
+  vx_status st = open_for_reading(path, "image", &z, &file_size, errbuf, errlen);
   if (st != VX_OK) return st;
   int64_t nbytes = h->nvox * h->nbyper;
-  char dims[96];
+  char what[200], dims[96];
   dims_string(h->dim, dims, sizeof dims);
-  unsigned char first;
-  size_t got0;
-  zlib_msg zmsg;
-  int compressed = 0;
-  if (file_size > 0) {
-    /* look at the stream once so gzdirect() knows whether it is compressed */
-    if (read_bytes(gz, &first, 1, &got0, &zmsg) == 0 && got0 == 1) compressed = !gzdirect(gz);
-    gzrewind(gz);
-  }
+  snprintf(what, sizeof what, "header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld", dims,
+           datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset);
+  int compressed = z.compressed;
   if (compressed && !ends_with(path, ".gz")) {
-    gzclose(gz);
+    gzclose(z.gz);
     return fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   }
-  if (!compressed && file_size - h->vox_offset < nbytes) {
-    gzclose(gz);
+  if (!compressed && file_size - h->vox_offset < nbytes) { /* known before reading anything */
+    gzclose(z.gz);
     if (file_size <= h->vox_offset)
-      return fail(errbuf, errlen, VX_ERR_FORMAT,
-                  "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); header (dim %s, datatype %s) "
-                  "needs %lld bytes after it",
-                  path, (long long)h->vox_offset, (long long)file_size, dims, datatype_name(h->datatype),
-                  (long long)nbytes);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
-                "%s: data truncated: header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld, the file "
-                "holds %lld (%lld bytes in all)",
-                path, dims, datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset,
-                (long long)(file_size - h->vox_offset), (long long)file_size);
+      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); %s",
+                  path, (long long)h->vox_offset, (long long)file_size, what);
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the file holds %lld (%lld bytes in all)", path,
+                what, (long long)(file_size - h->vox_offset), (long long)file_size);
   }
 
-  int64_t skipped = 0;
-  if (skip_bytes(gz, h->vox_offset, &skipped, &zmsg) != 0) {
-    gzclose(gz);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
-                "%s: gzip stream breaks off (zlib: %s) after %lld decompressed bytes, before vox_offset %lld", path,
-                zmsg.s, (long long)skipped, (long long)h->vox_offset);
-  }
-  if (skipped < h->vox_offset) {
-    gzclose(gz);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
-                "%s: vox_offset: %lld is past the end of the decompressed stream (%lld bytes); header (dim %s, "
-                "datatype %s) needs %lld bytes after it",
-                path, (long long)h->vox_offset, (long long)skipped, dims, datatype_name(h->datatype), (long long)nbytes);
-  }
-
-  /* A compressed stream's length is known only once read: grow the buffer as bytes arrive so a
-   * corrupt header cannot make us allocate far more than the file holds. */
-  size_t cap = (size_t)nbytes;
+  int64_t skipped = zs_skip(&z, h->vox_offset);
+  /* A compressed stream's length is known only once read: the buffer grows as bytes arrive, so
+   * a corrupt header cannot make us allocate far more than the file holds. */
+  size_t cap = (size_t)nbytes, have = 0;
   if (compressed && cap > ((size_t)64 << 20)) cap = (size_t)64 << 20;
-  if (cap == 0) cap = 1;
-  unsigned char *buf = malloc(cap);
+  unsigned char *buf = malloc(cap ? cap : 1);
   if (!buf) {
-    gzclose(gz);
+    gzclose(z.gz);
     return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
   }
-  size_t have = 0;
-  int broken = 0;
-  for (;;) {
-    size_t want = cap - have, g = 0;
-    broken = read_bytes(gz, buf + have, want, &g, &zmsg) != 0;
+  while (skipped == h->vox_offset) {
+    size_t want = cap - have, g = zs_read(&z, buf + have, want);
     have += g;
-    if (broken || g < want || have == (size_t)nbytes) break;
+    if (g < want || have == (size_t)nbytes) break;
     size_t ncap = cap * 2 < (size_t)nbytes ? cap * 2 : (size_t)nbytes;
     unsigned char *nb = realloc(buf, ncap);
     if (!nb) {
       free(buf);
-      gzclose(gz);
+      gzclose(z.gz);
       return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
     }
     buf = nb;
     cap = ncap;
   }
-  /* Drain what follows the data so a damaged end of the stream (CRC, length) is noticed too. */
-  int64_t trailing = 0;
-  if (!broken && have == (size_t)nbytes && compressed) broken = skip_bytes(gz, INT64_MAX, &trailing, &zmsg) != 0;
-  gzclose(gz);
-  if (broken) {
+  /* read what follows the data too, so a damaged end of the stream (CRC, length) is noticed */
+  int64_t trailing = compressed && have == (size_t)nbytes && !z.broken ? zs_skip(&z, INT64_MAX) : 0;
+  gzclose(z.gz);
+  int64_t total = skipped + (int64_t)have + trailing;
+  if (skipped < h->vox_offset && !z.broken) {
     free(buf);
     return fail(errbuf, errlen, VX_ERR_FORMAT,
-                "%s: data truncated: gzip stream breaks off (zlib: %s) after %lld decompressed bytes; header (dim %s, "
-                "datatype %s) needs %lld bytes after vox_offset %lld",
-                path, zmsg.s, (long long)(skipped + (int64_t)have + trailing), dims, datatype_name(h->datatype),
-                (long long)nbytes, (long long)h->vox_offset);
+                "%s: vox_offset: %lld is at or past the end of the decompressed stream (%lld bytes); %s", path,
+                (long long)h->vox_offset, (long long)skipped, what);
   }
-  if (have < (size_t)nbytes) {
+  if (z.broken || have < (size_t)nbytes) {
     free(buf);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
-                "%s: data truncated: header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld, the %s "
-                "holds %zu",
-                path, dims, datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset,
+    if (z.broken)
+      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %sgzip stream %s (zlib: %s) after %lld decompressed bytes; %s", path,
+                  have < (size_t)nbytes ? "data truncated: " : "", z.broken == 1 ? "breaks off" : "is corrupt", z.msg,
+                  (long long)total, what);
+    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the %s holds %zu", path, what,
                 compressed ? "decompressed stream" : "file", have);
   }
   *out = buf;
@@ -580,21 +565,19 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
               names.hdr);
     goto done;
   }
-  int nim_version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2) ? 2 : 1;
-  int agree = nim->datatype == h.datatype && nim->dim[0] == h.dim[0] && nim_version == h.version;
+  /* (its nifti_type says NIfTI-1 for NIfTI-2 files in 3.0.1: the version is taken from the bytes) */
+  int agree = nim->datatype == h.datatype && nim->dim[0] == h.dim[0];
   for (int i = 1; i <= h.dim[0] && agree; i++) agree = nim->dim[i] == h.dim[i];
   if (!agree) {
     char a[96], b[96];
     st = fail(errbuf, errlen, VX_ERR_FORMAT,
-              "%s: header: nifticlib reads dim %s datatype %d NIfTI-%d, the header bytes say dim %s datatype %d NIfTI-%d",
-              names.hdr, dims_string(nim->dim, a, sizeof a), nim->datatype, nim_version, dims_string(h.dim, b, sizeof b),
-              h.datatype, h.version);
+              "%s: header: nifticlib reads dim %s datatype %d, the header bytes say dim %s datatype %d", names.hdr,
+              dims_string(nim->dim, a, sizeof a), nim->datatype, dims_string(h.dim, b, sizeof b), h.datatype);
     nifti_image_free(nim);
     goto done;
   }
   nifti_free_extensions(nim);
-  free(nim->data);
-  nim->data = NULL;
+  nifti_image_unload(nim); /* holds no data (read_data = 0); to be sure */
 
   void *raw = NULL;
   st = read_voxels(names.img, &h, &raw, errbuf, errlen);
@@ -605,8 +588,8 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   if (h.swapped && h.nbyper > 1) nifti_swap_Nbytes(h.nvox, h.nbyper, raw);
 
   double slope = nim->scl_slope, inter = nim->scl_inter;
-  int scale = slope != 0 && isfinite(slope);
   if (!isfinite(inter)) inter = 0;
+  int scale = slope != 0 && isfinite(slope) && !(slope == 1 && inter == 0);
   float *data;
   if (h.nbyper >= 4) {
     data = raw; /* in place, then give back the extra half of 8-byte types */
@@ -633,6 +616,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   v->dims[2] = (int)h.dim[3];
   v->dims[3] = (int)(h.nvox / ((int64_t)v->dims[0] * v->dims[1] * v->dims[2]));
   v->datatype = h.datatype;
+  v->version = h.version;
   v->hdr = nim;
   v->data = data;
   set_geometry(v);
@@ -690,6 +674,7 @@ vx_status vx_volume_create(int nx, int ny, int nz, int channels, const float spa
   v->dims[2] = nz;
   v->dims[3] = channels;
   v->datatype = DT_FLOAT32;
+  v->version = 1;
   set_geometry(v);
   *out = v;
   return VX_OK;
@@ -716,7 +701,7 @@ float *vx_volume_data(vx_volume *v) { return v ? v->data : NULL; }
 
 float *vx_volume_channel(vx_volume *v, int c) {
   if (!v || c < 0 || c >= v->dims[3]) return NULL;
-  return v->data + (size_t)c * v->dims[0] * v->dims[1] * v->dims[2];
+  return v->data + (size_t)c * (size_t)v->dims[0] * (size_t)v->dims[1] * (size_t)v->dims[2];
 }
 
 void vx_volume_affine(const vx_volume *v, double m[16]) {
@@ -760,42 +745,45 @@ static char *make_temp_name(const char *path, char *errbuf, size_t errlen, vx_st
   return NULL;
 }
 
-/* Reads a file nifticlib has just written and checks the header bytes and every voxel byte. */
-static vx_status verify_written(const char *final_path, const char *tmp, const nifti_image *nim, const void *bytes,
-                                char *errbuf, size_t errlen) {
-  header_info h;
-  nifti_1_header h1, e1;
-  nifti_2_header h2, e2;
-  char why[512];
-  vx_status st = parse_header(tmp, 1, &h, &h1, &h2, why, sizeof why);
-  if (st != VX_OK)
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: the file written does not read back: %s", final_path, why);
-  int version = (nim->nifti_type == NIFTI_FTYPE_NIFTI2_1) ? 2 : 1;
-  int same = h.version == version && !h.swapped && h.datatype == nim->datatype && h.vox_offset == nim->iname_offset;
-  for (int i = 0; i <= nim->dim[0] && same; i++) same = h.dim[i] == nim->dim[i];
-  if (same && version == 1) same = nifti_convert_nim2n1hdr(nim, &e1) == 0 && memcmp(&e1, &h1, sizeof e1) == 0;
-  if (same && version == 2) same = nifti_convert_nim2n2hdr(nim, &e2) == 0 && memcmp(&e2, &h2, sizeof e2) == 0;
-  if (!same)
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: the header written differs from the one meant", final_path);
-  gzFile gz;
-  int64_t size;
-  st = open_for_reading(tmp, "the file written", &gz, &size, why, sizeof why);
-  if (st != VX_OK) return fail(errbuf, errlen, VX_ERR_IO, "%s: %s", final_path, why);
-  const char *zmsg = NULL;
-  int64_t skipped = 0, nbytes = h.nvox * h.nbyper, at = 0, trailing = 0;
-  int ok = skip_bytes(gz, h.vox_offset, &skipped, &zmsg) == 0 && skipped == h.vox_offset;
-  unsigned char buf[65536];
+/* Writes header, extender and voxels through zlib ("T": uncompressed), checking every call:
+ * nifti_image_write returns nothing and prints its errors, so nifticlib only makes the header. */
+static vx_status write_file(const char *final_path, const char *tmp, int compress, nifti_image *nim,
+                            const void *bytes, char *errbuf, size_t errlen) {
+  int v2 = nim->nifti_type == NIFTI_FTYPE_NIFTI2_1;
+  union {
+    nifti_1_header h1;
+    nifti_2_header h2;
+  } hdr;
+  size_t hsize = v2 ? sizeof hdr.h2 : sizeof hdr.h1;
+  nim->iname_offset = (int64_t)hsize + 4; /* 352 or 544: header, then an empty extender */
+  int rc = v2 ? nifti_convert_nim2n2hdr(nim, &hdr.h2) : nifti_convert_nim2n1hdr(nim, &hdr.h1);
+  if (rc != 0) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: nifticlib cannot make the header", final_path);
+  if (v2) memcpy(hdr.h2.magic, "n+2\0\r\n\032\n", 8); /* nifticlib 3.0.1 leaves the tail 0 */
+  gzFile gz = gzopen(tmp, compress ? "wb6" : "wbT");
+  if (!gz)
+    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s for writing: %s", final_path, tmp,
+                errno ? strerror(errno) : "out of memory");
+  gzbuffer(gz, 1u << 17);
+  static const unsigned char extender[4] = {0, 0, 0, 0};
+  int ok = gzwrite(gz, &hdr, (unsigned)hsize) == (int)hsize && gzwrite(gz, extender, 4) == 4;
+  size_t nbytes = (size_t)nim->nvox * (size_t)nim->nbyper, at = 0;
   while (ok && at < nbytes) {
-    size_t want = (size_t)(nbytes - at) < sizeof buf ? (size_t)(nbytes - at) : sizeof buf, g = 0;
-    ok = read_bytes(gz, buf, want, &g, &zmsg) == 0 && g == want && memcmp(buf, (const char *)bytes + at, want) == 0;
-    at += (int64_t)g;
+    size_t chunk = nbytes - at < ((size_t)1 << 30) ? nbytes - at : (size_t)1 << 30;
+    ok = gzwrite(gz, (const unsigned char *)bytes + at, (unsigned)chunk) == (int)chunk;
+    at += chunk;
   }
-  if (ok) ok = skip_bytes(gz, INT64_MAX, &trailing, &zmsg) == 0 && trailing == 0;
-  gzclose(gz);
-  if (!ok)
-    return fail(errbuf, errlen, VX_ERR_IO,
-                "%s: the file written does not hold the data (%s%s; %lld of %lld voxel bytes match; disk full?)",
-                final_path, zmsg ? "zlib: " : "", zmsg ? zmsg : "short or different", (long long)at, (long long)nbytes);
+  char msg[160] = "";
+  if (!ok) {
+    int err = Z_OK;
+    const char *m = gzerror(gz, &err);
+    snprintf(msg, sizeof msg, "%s", err == Z_ERRNO ? strerror(errno) : (m && *m ? m : "zlib error"));
+  }
+  int closed = gzclose(gz); /* flushes: the last bytes may fail only here */
+  if (ok && closed != Z_OK) {
+    ok = 0;
+    snprintf(msg, sizeof msg, "%s", closed == Z_ERRNO ? strerror(errno) : "zlib error on close");
+  }
+  if (!ok) return fail(errbuf, errlen, VX_ERR_IO, "%s: writing %s failed: %s", final_path, tmp, msg);
   return VX_OK;
 }
 
@@ -829,7 +817,8 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
   int64_t nvox = nx * ny * nz * channels;
 
   int dt = DT_FLOAT32;
-  void *bytes = (void *)data; /* nifticlib only reads it */
+  const void *bytes = data;
+  void *label_buf = NULL;
   if (as_labels) {
     double maxv = 0;
     for (int64_t i = 0; i < nvox; i++) {
@@ -842,19 +831,19 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
     uint64_t top = (uint64_t)floor(maxv + 0.5);
     dt = top < 256 ? DT_UINT8 : top < 65536 ? DT_UINT16 : DT_UINT32;
     size_t label_bytes = (size_t)nvox * (dt == DT_UINT8 ? 1u : dt == DT_UINT16 ? 2u : 4u);
-    bytes = malloc(label_bytes);
-    if (!bytes) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
+    label_buf = malloc(label_bytes);
+    if (!label_buf) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
     for (int64_t i = 0; i < nvox; i++) {
       uint32_t u = (uint32_t)floor((double)data[i] + 0.5);
-      if (dt == DT_UINT8) ((uint8_t *)bytes)[i] = (uint8_t)u;
-      else if (dt == DT_UINT16) ((uint16_t *)bytes)[i] = (uint16_t)u;
-      else ((uint32_t *)bytes)[i] = u;
+      if (dt == DT_UINT8) ((uint8_t *)label_buf)[i] = (uint8_t)u;
+      else if (dt == DT_UINT16) ((uint16_t *)label_buf)[i] = (uint16_t)u;
+      else ((uint32_t *)label_buf)[i] = u;
     }
+    bytes = label_buf;
   }
 
   vx_status st = VX_OK;
   char *tmp = NULL;
-  nifti_set_debug_level(0);
   nifti_image *nim = nifti_copy_nim_info(like->hdr);
   if (!nim) {
     st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot copy the header", path);
@@ -880,20 +869,13 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
   memset(nim->intent_name, 0, sizeof nim->intent_name);
   memset(nim->descrip, 0, sizeof nim->descrip);
   snprintf(nim->descrip, sizeof nim->descrip, "voxcl %s", as_labels ? "labels" : "float32");
-  int like_v2 = like->hdr->nifti_type == NIFTI_FTYPE_NIFTI2_1 || like->hdr->nifti_type == NIFTI_FTYPE_NIFTI2_2;
+  int like_v2 = like->version == 2;
   int needs_v2 = nx > 32767 || ny > 32767 || nz > 32767 || channels > 32767;
   nim->nifti_type = like_v2 || needs_v2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
 
   tmp = make_temp_name(path, errbuf, errlen, &st);
   if (!tmp) goto done;
-  if (nifti_set_filenames(nim, tmp, 0, 1) != 0 || strcmp(nim->fname, tmp) != 0 || strcmp(nim->iname, tmp) != 0) {
-    st = fail(errbuf, errlen, VX_ERR_IO, "%s: nifticlib does not accept the temporary name %s", path, tmp);
-    goto done;
-  }
-  nim->data = bytes;
-  nifti_image_write(nim); /* reports nothing: the read-back below is the check */
-  nim->data = NULL;
-  st = verify_written(path, tmp, nim, bytes, errbuf, errlen);
+  st = write_file(path, tmp, ends_with(path, ".gz"), nim, bytes, errbuf, errlen);
   if (st == VX_OK) st = flush_to_disk(path, tmp, errbuf, errlen);
   if (st == VX_OK && rename(tmp, path) != 0)
     st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
@@ -915,7 +897,7 @@ done:
   if (tmp && st != VX_OK) unlink(tmp);
   free(tmp);
   if (nim) nifti_image_free(nim);
-  if (bytes != (const void *)data) free(bytes);
+  free(label_buf);
   return st;
 }
 

@@ -54,6 +54,9 @@ int vx_conv_direct_fits(vx_context *ctx, const vx_conv_geom *g, int which) {
   for (int i = 0; i < 3; i++) {
     if (g->s[i] != 1) return 0;
     if (bwd_pad(g, i) < 0) return 0; /* padding beyond the kernel span: the gradient conv would crop */
+    /* A transposed conv with output_padding (< dilation at stride 1) has an input longer than
+     * out + span - 1 - 2p: the gradient conv would read past the padded rows. */
+    if (which == 1 && g->in[i] + 2 * g->p[i] - g->d[i] * (g->k[i] - 1) != g->out[i]) return 0;
   }
   size_t need = which == 0 ? fwd_bytes(g) : which == 1 ? bwd_data_bytes(g) : bwd_w_bytes(g);
   return need <= ctx->workspace_limit;
