@@ -107,6 +107,10 @@ VX_API void vx_context_get_stats(const vx_context *ctx, vx_context_stats *stats)
 /* The directory of the on-disk program cache, or NULL when disabled. */
 VX_API const char *vx_context_cache_dir(const vx_context *ctx);
 
+/* Measures the device's fp32 FMA rate (GFLOP/s) and copy bandwidth (GB/s, read + write) with
+ * simple kernels: the reference for every benchmark's "fraction of peak". Takes about a second. */
+VX_API vx_status vx_device_measure_peak(vx_context *ctx, double *gflops, double *gbps);
+
 /* Compiles an embedded kernel file (name without .cl) with the given options; used by tests
  * and tools to check that every kernel builds. */
 VX_API vx_status vx_context_build_kernel_file(vx_context *ctx, const char *file, const char *options);
@@ -320,7 +324,10 @@ VX_API vx_status vx_volume_write_like(const char *path, const vx_volume *like, c
  *   VX_ERR_INVALID_ARGUMENT). The file is NIfTI-1 unless 'like' came from NIfTI-2 or a size
  *   needs it. Labels must be finite and round to 0..2^32-1 (else VX_ERR_INVALID_ARGUMENT, no
  *   file written); they are stored with scl_slope 0 and intent NIFTI_INTENT_LABEL. On any
- *   failure an existing file under 'path' is left as it was. */
+ *   failure an existing file under 'path' is left as it was; the temporary file is
+ *   ".voxcl-tmp-PID-N-NAME" in the same folder (a killed process may leave one behind).
+ * - create: spacing NULL means 1 mm; the data is zeroed; qform and sform are both the scaling
+ *   by the spacing (codes 1, scanner); affine: with neither code set, the scaling by pixdim. */
 
 /* Like vx_volume_write_like but for 'channels' float32 volumes (e.g. class probabilities):
  * data is [channels, nz, ny, nx]; channels > 1 gives a 4-D file with dim[4] = channels. */

@@ -27,7 +27,10 @@ static void usage(FILE *f) {
           "  devices [--json]            list every OpenCL device (index P:D, memory, features)\n"
           "  demo [--out DIR] [--time S] [--device D]\n"
           "                              generate a synthetic 3D dataset, train a 3D U-Net on it,\n"
-          "                              segment held-out volumes, write NIfTI + summary.json\n\n"
+          "                              segment held-out volumes, write NIfTI + summary.json\n"
+          "  bench ops [--only S] [--json FILE]\n"
+          "                              measure the device's peak, then time every op forward and\n"
+          "                              backward on the shapes of real networks\n\n"
           "device choice: --device P:D | gpu | cpu | any | part-of-name, or $VOXCL_DEVICE\n"
           "program cache: $VOXCL_CACHE_DIR (default $XDG_CACHE_HOME/voxcl), 'off' disables it\n");
 }
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "devices")) return vx_cli_devices(argc - 1, argv + 1);
   if (!strcmp(argv[1], "demo")) return vx_cli_demo(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "bench")) return vx_cli_bench(argc - 1, argv + 1);
   fprintf(stderr, "voxcl: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

@@ -5,6 +5,8 @@
  * driver (in the cache directory), then this table by device-name substring, then CLBlast's
  * own database. VOXCL_GEMM_TUNING=off skips all of it. */
 #include <clblast_c.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +39,16 @@ static int count_names(const tuning_entry *e) {
   return n;
 }
 
+/* CLBlast 1.5 fills its global parameter database on the first use without a lock, and
+ * contexts in two threads calling it at once corrupt it (heap use-after-free under ASan). Calls
+ * are serialised until one has succeeded; overrides always are. */
+static pthread_mutex_t g_clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int g_clblast_ready;
+
 void vx_gemm_apply_tuning(vx_context *ctx) {
   const char *env = getenv("VOXCL_GEMM_TUNING");
   if (env && !strcmp(env, "off")) return;
+  pthread_mutex_lock(&g_clblast_lock);
   for (size_t i = 0; i < sizeof k_table / sizeof k_table[0]; i++) {
     const tuning_entry *e = &k_table[i];
     if (!strstr(ctx->info.platform_name, e->platform_substr)) continue;
@@ -49,15 +58,23 @@ void vx_gemm_apply_tuning(vx_context *ctx) {
     if (s == CLBlastSuccess) ctx->gemm_tuned = 1;
     else vx_log(ctx, "voxcl: CLBlast refused tuned parameters for %s (status %d)\n", e->kernel, (int)s);
   }
+  if (ctx->gemm_tuned) atomic_store(&g_clblast_ready, 1);
+  pthread_mutex_unlock(&g_clblast_lock);
 }
 
 vx_status vx_gemm(vx_context *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, cl_mem a,
                   size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                   size_t ldc) {
   if (m == 0 || n == 0) return VX_OK;
+  int serial = !atomic_load(&g_clblast_ready);
+  if (serial) pthread_mutex_lock(&g_clblast_lock);
   CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                      trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda,
                                      b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
+  if (serial) {
+    if (s == CLBlastSuccess) atomic_store(&g_clblast_ready, 1);
+    pthread_mutex_unlock(&g_clblast_lock);
+  }
   if (s != CLBlastSuccess) {
     vx_status st = s == CLBlastOpenCLOutOfResources || s == CLBlastOpenCLOutOfHostMemory || s == -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */
                        ? VX_ERR_OUT_OF_MEMORY

@@ -1,0 +1,223 @@
+/* voxcl bench ops: the device's measured peak first, then every op forward and backward over the
+ * shapes of real 3D networks, as ms, GFLOP/s or GB/s and the fraction of the measured peak;
+ * a table on stdout and, with --json FILE, the same as JSON. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+  const char *name;
+  int cin, cout, size, k, stride, pad, groups, transposed;
+} conv_case;
+
+/* The shapes the issue names: the levels of a 3D U-Net, UX-Net's depthwise 7^3, U-Net upsampling. */
+static const conv_case k_convs[] = {
+    {"conv3d 1->32 k3 128^3", 1, 32, 128, 3, 1, 1, 1, 0},
+    {"conv3d 32->32 k3 64^3", 32, 32, 64, 3, 1, 1, 1, 0},
+    {"conv3d 64->64 k3 32^3", 64, 64, 32, 3, 1, 1, 1, 0},
+    {"conv3d 128->128 k3 16^3", 128, 128, 16, 3, 1, 1, 1, 0},
+    {"conv3d 320->320 k3 8^3", 320, 320, 8, 3, 1, 1, 1, 0},
+    {"conv3d 32->64 k3 s2 64^3", 32, 64, 64, 3, 2, 1, 1, 0},
+    {"depthwise 48 k7 48^3", 48, 48, 48, 7, 1, 3, 48, 0},
+    {"conv_transpose3d 64->32 k2 s2 32^3->64^3", 64, 32, 32, 2, 2, 0, 1, 1},
+};
+
+typedef vx_status (*timed_fn)(void *);
+
+/* Median of up to 5 timed runs after one warm-up, stopping early past ~2 s. */
+static double time_ms(vx_context *ctx, timed_fn fn, void *arg, vx_status *st) {
+  double t[5];
+  int n = 0;
+  *st = fn(arg);
+  if (*st == VX_OK) *st = vx_context_finish(ctx);
+  double total = 0;
+  while (*st == VX_OK && n < 5 && total < 2.0) {
+    double t0 = now();
+    *st = fn(arg);
+    if (*st == VX_OK) *st = vx_context_finish(ctx);
+    t[n] = now() - t0;
+    total += t[n++];
+  }
+  if (*st != VX_OK || n == 0) return -1;
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++)
+      if (t[j] < t[i]) { double x = t[i]; t[i] = t[j]; t[j] = x; }
+  return 1e3 * t[n / 2];
+}
+
+typedef struct {
+  vx_context *ctx;
+  vx_tensor *x, *w, *y, *dx, *dw, *g, *b, *dg, *db, *save;
+  vx_conv_params p;
+  int transposed;
+} op_args;
+
+static vx_status conv_f(void *a_) {
+  op_args *a = a_;
+  return a->transposed ? vx_conv_transpose3d_forward(a->ctx, a->x, a->w, NULL, &a->p, a->y)
+                       : vx_conv3d_forward(a->ctx, a->x, a->w, NULL, &a->p, a->y);
+}
+static vx_status conv_bd(void *a_) {
+  op_args *a = a_;
+  return a->transposed ? vx_conv_transpose3d_backward_data(a->ctx, a->y, a->w, &a->p, a->dx, 0)
+                       : vx_conv3d_backward_data(a->ctx, a->y, a->w, &a->p, a->dx, 0);
+}
+static vx_status conv_bw(void *a_) {
+  op_args *a = a_;
+  return a->transposed ? vx_conv_transpose3d_backward_weights(a->ctx, a->x, a->y, &a->p, a->dw, NULL, 0)
+                       : vx_conv3d_backward_weights(a->ctx, a->x, a->y, &a->p, a->dw, NULL, 0);
+}
+static vx_status in_f(void *a_) {
+  op_args *a = a_;
+  return vx_instance_norm_forward(a->ctx, a->x, a->g, a->b, 1e-5f, VX_ACT_NONE, 0, a->y, a->save);
+}
+static vx_status in_b(void *a_) {
+  op_args *a = a_;
+  return vx_instance_norm_backward(a->ctx, a->x, a->y, a->y, a->g, a->save, VX_ACT_NONE, 0, a->dx, a->dg, a->db, 0);
+}
+static vx_status lrelu_f(void *a_) {
+  op_args *a = a_;
+  return vx_activation_forward(a->ctx, VX_ACT_LEAKY_RELU, 0.01f, a->x, a->y);
+}
+static vx_status lrelu_b(void *a_) {
+  op_args *a = a_;
+  return vx_activation_backward(a->ctx, VX_ACT_LEAKY_RELU, 0.01f, a->y, a->y, a->dx, 0);
+}
+
+static void release(op_args *a) {
+  vx_tensor *ts[] = {a->x, a->w, a->y, a->dx, a->dw, a->g, a->b, a->dg, a->db, a->save};
+  for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) vx_tensor_destroy(ts[i]);
+  vx_context *ctx = a->ctx;
+  memset(a, 0, sizeof *a);
+  a->ctx = ctx;
+}
+
+static json_t *row(const char *name, const char *pass, double ms, double work, int is_flops, double peak) {
+  double rate = ms > 0 ? work / (ms * 1e-3) / 1e9 : 0;
+  printf("  %-42s %-14s %9.2f ms %9.1f %s  %5.1f%% of peak\n", name, pass, ms, rate, is_flops ? "GFLOP/s" : "GB/s   ",
+         100.0 * rate / peak);
+  json_t *j = json_object();
+  json_object_set_new(j, "op", json_string(name));
+  json_object_set_new(j, "pass", json_string(pass));
+  json_object_set_new(j, "ms", json_real(ms));
+  json_object_set_new(j, is_flops ? "gflops" : "gbps", json_real(rate));
+  json_object_set_new(j, "fraction_of_peak", json_real(rate / peak));
+  return j;
+}
+
+int vx_cli_bench(int argc, char **argv) {
+  const char *json_path = NULL, *device = NULL, *only = NULL;
+  if (argc < 2 || strcmp(argv[1], "ops")) {
+    fprintf(stderr, "usage: voxcl bench ops [--only SUBSTRING] [--json FILE] [--device D]\n");
+    return 2;
+  }
+  for (int i = 2; i < argc; i++) {
+    const char *v;
+    if ((v = vx_cli_opt(argc, argv, &i, "--json"))) json_path = v;
+    else if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
+    else if ((v = vx_cli_opt(argc, argv, &i, "--only"))) only = v;
+    else { fprintf(stderr, "voxcl bench: unknown option '%s'\n", argv[i]); return 2; }
+  }
+  char err[8192];
+  vx_context_options o = {0};
+  o.device = device;
+  vx_context *ctx;
+  vx_status st = vx_context_create(&o, &ctx, err, sizeof err);
+  if (st != VX_OK) return vx_cli_error(st, err);
+  double gflops = 0, gbps = 0;
+  st = vx_device_measure_peak(ctx, &gflops, &gbps);
+  if (st != VX_OK) return vx_cli_error(st, vx_context_last_error(ctx));
+  const vx_device_info *d = vx_context_device(ctx);
+  printf("device %d:%d %s: measured peak %.1f GFLOP/s fp32 FMA, %.1f GB/s copy\n", d->platform, d->device, d->name,
+         gflops, gbps);
+  json_t *rows = json_array();
+  op_args a = {0};
+  a.ctx = ctx;
+  for (size_t c = 0; c < sizeof k_convs / sizeof k_convs[0]; c++) {
+    const conv_case *cc = &k_convs[c];
+    if (only && !strstr(cc->name, only)) continue;
+    int S = cc->size, OS = cc->transposed ? (S - 1) * cc->stride - 2 * cc->pad + cc->k
+                                          : (S + 2 * cc->pad - cc->k) / cc->stride + 1;
+    int xs[5] = {1, cc->cin, S, S, S}, ys[5] = {1, cc->cout, OS, OS, OS};
+    int ws[5] = {cc->cout, cc->cin / cc->groups, cc->k, cc->k, cc->k};
+    if (cc->transposed) { ws[0] = cc->cin; ws[1] = cc->cout / cc->groups; }
+    vx_conv_params_init(&a.p, cc->stride, cc->pad);
+    a.p.groups = cc->groups;
+    a.transposed = cc->transposed;
+    st = vx_tensor_create(ctx, xs, &a.x);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ws, &a.w);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ys, &a.y);
+    if (st == VX_OK) st = vx_tensor_create(ctx, xs, &a.dx);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ws, &a.dw);
+    if (st == VX_OK) st = vx_tensor_fill(a.x, 0.5f);
+    if (st == VX_OK) st = vx_tensor_fill(a.w, 0.01f);
+    if (st == VX_OK) st = vx_tensor_fill(a.y, 0.1f);
+    /* multiply-adds of the forward = of each backward */
+    double macs = (double)(cc->transposed ? xs[1] : ys[1]) * ws[1] * cc->k * cc->k * cc->k *
+                  (double)(cc->transposed ? (double)S * S * S : (double)OS * OS * OS);
+    double tf = -1, tbd = -1, tbw = -1;
+    if (st == VX_OK) tf = time_ms(ctx, conv_f, &a, &st);
+    if (st == VX_OK) tbd = time_ms(ctx, conv_bd, &a, &st);
+    if (st == VX_OK) tbw = time_ms(ctx, conv_bw, &a, &st);
+    if (st != VX_OK) {
+      printf("  %-42s failed: %s\n", cc->name, vx_context_last_error(ctx));
+    } else {
+      json_array_append_new(rows, row(cc->name, "forward", tf, 2 * macs, 1, gflops));
+      json_array_append_new(rows, row(cc->name, "backward-data", tbd, 2 * macs, 1, gflops));
+      json_array_append_new(rows, row(cc->name, "backward-weights", tbw, 2 * macs, 1, gflops));
+      json_array_append_new(rows, row(cc->name, "f+b", tf + tbd + tbw, 6 * macs, 1, gflops));
+    }
+    release(&a);
+  }
+  /* memory-bound ops on 32 x 64^3 */
+  int ns[5] = {1, 32, 64, 64, 64}, cs[5] = {32, 1, 1, 1, 1}, ss[5] = {1, 1, 1, 1, 64};
+  double bytes = 32.0 * 64 * 64 * 64 * 4;
+  if (!only || strstr("instance_norm leaky_relu", only)) {
+    st = vx_tensor_create(ctx, ns, &a.x);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ns, &a.y);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ns, &a.dx);
+    if (st == VX_OK) st = vx_tensor_create(ctx, cs, &a.g);
+    if (st == VX_OK) st = vx_tensor_create(ctx, cs, &a.b);
+    if (st == VX_OK) st = vx_tensor_create(ctx, cs, &a.dg);
+    if (st == VX_OK) st = vx_tensor_create(ctx, cs, &a.db);
+    if (st == VX_OK) st = vx_tensor_create(ctx, ss, &a.save);
+    if (st == VX_OK) st = vx_tensor_fill(a.x, 0.5f);
+    if (st == VX_OK) st = vx_tensor_fill(a.g, 1.0f);
+    if (st == VX_OK) st = vx_tensor_fill(a.b, 0.0f);
+    /* minimal traffic: forward reads x, writes y; backward reads x, y(dy), writes dx */
+    double t;
+    if (st == VX_OK && (t = time_ms(ctx, in_f, &a, &st)) > 0)
+      json_array_append_new(rows, row("instance_norm 32x64^3", "forward", t, 2 * bytes, 0, gbps));
+    if (st == VX_OK && (t = time_ms(ctx, in_b, &a, &st)) > 0)
+      json_array_append_new(rows, row("instance_norm 32x64^3", "backward", t, 3 * bytes, 0, gbps));
+    if (st == VX_OK && (t = time_ms(ctx, lrelu_f, &a, &st)) > 0)
+      json_array_append_new(rows, row("leaky_relu 32x64^3", "forward", t, 2 * bytes, 0, gbps));
+    if (st == VX_OK && (t = time_ms(ctx, lrelu_b, &a, &st)) > 0)
+      json_array_append_new(rows, row("leaky_relu 32x64^3", "backward", t, 3 * bytes, 0, gbps));
+    if (st != VX_OK) printf("  memory-bound ops failed: %s\n", vx_context_last_error(ctx));
+    release(&a);
+  }
+  if (json_path) {
+    json_t *js = json_object();
+    json_object_set_new(js, "device", json_string(d->name));
+    json_object_set_new(js, "peak_gflops", json_real(gflops));
+    json_object_set_new(js, "peak_gbps", json_real(gbps));
+    json_object_set_new(js, "results", rows);
+    if (json_dump_file(js, json_path, JSON_INDENT(2)) != 0) fprintf(stderr, "voxcl bench: cannot write %s\n", json_path);
+    json_decref(js);
+  } else {
+    json_decref(rows);
+  }
+  vx_context_destroy(ctx);
+  return 0;
+}
