@@ -259,6 +259,16 @@ VX_API vx_tensor *vx_unet3d_parameters(vx_unet3d *net);
 VX_API vx_tensor *vx_unet3d_gradients(vx_unet3d *net);
 /* Device bytes the network holds (parameters, gradients, activations). */
 VX_API size_t vx_unet3d_device_bytes(const vx_unet3d *net);
+/* Checkpoints (safetensors, tensors named like a PyTorch state dict, the configuration in the
+ * metadata; written to a temporary file, flushed and renamed). */
+VX_API vx_status vx_unet3d_save(vx_unet3d *net, const char *path, char *errbuf, size_t errlen);
+/* Replaces the network's weights with the file's; a file of another architecture is refused
+ * (VX_ERR_SHAPE, naming the first parameter that differs) and nothing is changed. */
+VX_API vx_status vx_unet3d_load_weights(vx_unet3d *net, const char *path, char *errbuf, size_t errlen);
+/* The configuration stored in a checkpoint, to build the matching network. */
+VX_API vx_status vx_unet3d_read_config(const char *path, vx_unet3d_config *cfg, char *errbuf, size_t errlen);
+/* The input shape the network was planned for. */
+VX_API const int *vx_unet3d_input_shape(const vx_unet3d *net);
 /* Copies the parameters of src into dst (same configuration, any input shape). */
 VX_API vx_status vx_unet3d_copy_parameters(vx_unet3d *dst, const vx_unet3d *src);
 
@@ -284,6 +294,14 @@ VX_API void vx_trainer_destroy(vx_trainer *tr);
  * the loss before the update. A non-finite loss returns VX_ERR_NOT_FINITE before any update. */
 VX_API vx_status vx_trainer_step(vx_trainer *tr, const vx_tensor *x, const vx_tensor *labels, float lr,
                                  float *loss);
+/* The full training state (weights, optimiser moments, step, and the caller's metadata pairs,
+ * NULL-terminated key/value strings, e.g. the RNG state) in one safetensors file. */
+VX_API vx_status vx_trainer_save(vx_trainer *tr, const char *path, const char *const *meta, char *errbuf,
+                                 size_t errlen);
+/* Restores a state saved by vx_trainer_save into a trainer of the same network and optimiser.
+ * meta_out (may be NULL) receives the file's metadata as a JSON object string (free with vx_free). */
+VX_API vx_status vx_trainer_load(vx_trainer *tr, const char *path, char **meta_out, char *errbuf, size_t errlen);
+VX_API int vx_trainer_step_count(const vx_trainer *tr);
 
 /* ---------------------------------------------------------------- data */
 /* One case of the demo's synthetic dataset: image and label (0 background, 1 ellipsoids,

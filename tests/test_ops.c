@@ -1418,6 +1418,7 @@ int main(int argc, char **argv) {
   const char *dev_filter = NULL, *op_filter = NULL;
   tester t;
   memset(&t, 0, sizeof t);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* failure lines interleave with the driver's or Oclgrind's stderr */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-d") && i + 1 < argc) dev_filter = argv[++i];
     else if (!strcmp(argv[i], "-o") && i + 1 < argc) op_filter = argv[++i];

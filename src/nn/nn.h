@@ -10,6 +10,7 @@ typedef enum { VX_INIT_ZERO, VX_INIT_ONE, VX_INIT_KAIMING } vx_init;
 #define VX_MAX_DECL 512
 
 typedef struct {
+  char name[64];     /* parameter name in checkpoints (PyTorch-like dotted path) */
   vx_tensor **view;  /* where to store the view once allocated */
   vx_tensor **gview; /* gradient view (params only; may be NULL) */
   int shape[5];
@@ -32,8 +33,11 @@ typedef struct {
 
 void vx_params_init(vx_param_set *ps, vx_context *ctx, uint64_t seed);
 /* Declares one parameter tensor; kaiming uses std = gain / sqrt(fan_in), gain for LeakyReLU(slope). */
-void vx_params_declare(vx_param_set *ps, vx_tensor **view, vx_tensor **grad, const int shape[5], vx_init init,
-                       int fan_in, float slope);
+void vx_params_declare(vx_param_set *ps, const char *name, vx_tensor **view, vx_tensor **grad, const int shape[5],
+                       vx_init init, int fan_in, float slope);
+/* The parameter set of a network (for checkpoints). */
+vx_param_set *vx_unet3d_param_set(vx_unet3d *net);
+const vx_unet3d_config *vx_unet3d_get_config(const vx_unet3d *net);
 /* Allocates both buffers, creates the views and initialises the values (host RNG, one upload). */
 vx_status vx_params_allocate(vx_param_set *ps);
 void vx_params_release(vx_param_set *ps);

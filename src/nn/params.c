@@ -1,5 +1,6 @@
 /* Flat parameter sets and activation arenas: declare shapes, then allocate once. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,11 @@ void vx_params_init(vx_param_set *ps, vx_context *ctx, uint64_t seed) {
   ps->seed = seed;
 }
 
-void vx_params_declare(vx_param_set *ps, vx_tensor **view, vx_tensor **grad, const int shape[5], vx_init init,
-                       int fan_in, float slope) {
+void vx_params_declare(vx_param_set *ps, const char *name, vx_tensor **view, vx_tensor **grad, const int shape[5],
+                       vx_init init, int fan_in, float slope) {
   if (ps->n == VX_MAX_DECL) { ps->overflow = 1; return; }
   vx_decl *d = &ps->decl[ps->n++];
+  snprintf(d->name, sizeof d->name, "%s", name);
   d->view = view;
   d->gview = grad;
   memcpy(d->shape, shape, sizeof d->shape);

@@ -50,12 +50,17 @@ void vx_unet3d_config_init(vx_unet3d_config *c) {
   c->seed = 1234;
 }
 
-static void block_declare(vx_unet3d *net, conv_block *b, int cin, int cout, int stride, const int out_shape[5]) {
+static void block_declare(vx_unet3d *net, conv_block *b, const char *prefix, int cin, int cout, int stride,
+                          const int out_shape[5]) {
   vx_conv_params_init(&b->cp, stride, 1);
   int ws[5] = {cout, cin, 3, 3, 3}, cs[5] = {cout, 1, 1, 1, 1};
-  vx_params_declare(&net->params, &b->w, &b->dw, ws, VX_INIT_KAIMING, cin * 27, net->cfg.slope);
-  vx_params_declare(&net->params, &b->gamma, &b->dgamma, cs, VX_INIT_ONE, 0, 0);
-  vx_params_declare(&net->params, &b->beta, &b->dbeta, cs, VX_INIT_ZERO, 0, 0);
+  char name[64];
+  snprintf(name, sizeof name, "%s.conv.weight", prefix);
+  vx_params_declare(&net->params, name, &b->w, &b->dw, ws, VX_INIT_KAIMING, cin * 27, net->cfg.slope);
+  snprintf(name, sizeof name, "%s.norm.weight", prefix);
+  vx_params_declare(&net->params, name, &b->gamma, &b->dgamma, cs, VX_INIT_ONE, 0, 0);
+  snprintf(name, sizeof name, "%s.norm.bias", prefix);
+  vx_params_declare(&net->params, name, &b->beta, &b->dbeta, cs, VX_INIT_ZERO, 0, 0);
   int ss[5] = {1, 1, 1, 1, out_shape[0] * out_shape[1] * 2};
   vx_arena_declare(&net->arena, &b->c, out_shape);
   vx_arena_declare(&net->arena, &b->a, out_shape);
@@ -100,8 +105,11 @@ vx_status vx_unet3d_create(vx_context *ctx, const vx_unet3d_config *cfg, const i
   size_t max_c = 0;
   for (int l = 0; l < L; l++) {
     int s[5] = {N, net->ch[l], sp[l][0], sp[l][1], sp[l][2]};
-    block_declare(net, &net->enc[l][0], l ? net->ch[l - 1] : cfg->in_channels, net->ch[l], l ? 2 : 1, s);
-    block_declare(net, &net->enc[l][1], net->ch[l], net->ch[l], 1, s);
+    char p0[32], p1[32];
+    snprintf(p0, sizeof p0, "encoder.%d.0", l);
+    snprintf(p1, sizeof p1, "encoder.%d.1", l);
+    block_declare(net, &net->enc[l][0], p0, l ? net->ch[l - 1] : cfg->in_channels, net->ch[l], l ? 2 : 1, s);
+    block_declare(net, &net->enc[l][1], p1, net->ch[l], net->ch[l], 1, s);
     size_t n = (size_t)N * net->ch[l] * sp[l][0] * sp[l][1] * sp[l][2];
     if (n > max_c) max_c = n;
   }
@@ -109,18 +117,22 @@ vx_status vx_unet3d_create(vx_context *ctx, const vx_unet3d_config *cfg, const i
     int s[5] = {N, net->ch[l], sp[l][0], sp[l][1], sp[l][2]};
     int s2[5] = {N, 2 * net->ch[l], sp[l][0], sp[l][1], sp[l][2]};
     int uw[5] = {net->ch[l + 1], net->ch[l], 2, 2, 2};
-    vx_params_declare(&net->params, &net->up_w[l], &net->up_dw[l], uw, VX_INIT_KAIMING, net->ch[l] * 8,
+    char p0[32], p1[32], pu[32];
+    snprintf(pu, sizeof pu, "decoder.%d.up.weight", l);
+    snprintf(p0, sizeof p0, "decoder.%d.0", l);
+    snprintf(p1, sizeof p1, "decoder.%d.1", l);
+    vx_params_declare(&net->params, pu, &net->up_w[l], &net->up_dw[l], uw, VX_INIT_KAIMING, net->ch[l] * 8,
                       cfg->slope);
     vx_arena_declare(&net->arena, &net->up[l], s);
     vx_arena_declare(&net->arena, &net->dup[l], s);
     vx_arena_declare(&net->arena, &net->cat[l], s2);
     vx_arena_declare(&net->arena, &net->dcat[l], s2);
-    block_declare(net, &net->dec[l][0], 2 * net->ch[l], net->ch[l], 1, s);
-    block_declare(net, &net->dec[l][1], net->ch[l], net->ch[l], 1, s);
+    block_declare(net, &net->dec[l][0], p0, 2 * net->ch[l], net->ch[l], 1, s);
+    block_declare(net, &net->dec[l][1], p1, net->ch[l], net->ch[l], 1, s);
   }
   int ow[5] = {cfg->classes, net->ch[0], 1, 1, 1}, ob[5] = {cfg->classes, 1, 1, 1, 1};
-  vx_params_declare(&net->params, &net->out_w, &net->out_dw, ow, VX_INIT_KAIMING, net->ch[0], 1.0f);
-  vx_params_declare(&net->params, &net->out_b, &net->out_db, ob, VX_INIT_ZERO, 0, 0);
+  vx_params_declare(&net->params, "head.weight", &net->out_w, &net->out_dw, ow, VX_INIT_KAIMING, net->ch[0], 1.0f);
+  vx_params_declare(&net->params, "head.bias", &net->out_b, &net->out_db, ob, VX_INIT_ZERO, 0, 0);
   int ls[5] = {N, cfg->classes, in_shape[2], in_shape[3], in_shape[4]};
   vx_arena_declare(&net->arena, &net->logits, ls);
   int dcs[5] = {1, 1, 1, 1, (int)max_c};
@@ -224,6 +236,10 @@ vx_status vx_unet3d_backward(vx_unet3d *net, const vx_tensor *dlogits) {
   }
   return st;
 }
+
+vx_param_set *vx_unet3d_param_set(vx_unet3d *net) { return &net->params; }
+const vx_unet3d_config *vx_unet3d_get_config(const vx_unet3d *net) { return &net->cfg; }
+const int *vx_unet3d_input_shape(const vx_unet3d *net) { return net->in_shape; }
 
 vx_status vx_unet3d_copy_parameters(vx_unet3d *dst, const vx_unet3d *src) {
   if (dst->params.count != src->params.count)
