@@ -104,6 +104,9 @@ typedef struct {
   uint64_t device_bytes_in_use, device_bytes_peak;
 } vx_context_stats;
 VX_API void vx_context_get_stats(const vx_context *ctx, vx_context_stats *stats);
+/* With VOXCL_PROFILE=1 in the environment every launch is timed (serialising the queue); this
+ * writes a table of time per kernel, largest first, into buf and returns its length. */
+VX_API size_t vx_context_profile_report(const vx_context *ctx, char *buf, size_t len);
 /* The directory of the on-disk program cache, or NULL when disabled. */
 VX_API const char *vx_context_cache_dir(const vx_context *ctx);
 
@@ -356,6 +359,199 @@ VX_API float *vx_volume_channel(vx_volume *v, int c);
 /* The NIfTI datatype code (DT_UINT8 = 2, DT_INT16 = 4, DT_FLOAT32 = 16, ...) of the file the
  * volume was read from; 16 (float32) for volumes made by vx_volume_create. */
 VX_API int vx_volume_datatype(const vx_volume *v);
+
+/* ---------------------------------------------------------------- datasets */
+/* A training dataset on disk, in one of the two layouts of the field:
+ * - nnU-Net: imagesTr/CASE_0000.nii.gz (one file per channel, _XXXX = channel index),
+ *   labelsTr/CASE.nii.gz, dataset.json with "channel_names" {"0": "CT"}, "labels"
+ *   {"background": 0, "liver": 1} (a list of values, a region, is accepted), "numTraining" and
+ *   "file_ending" (".nii.gz" or ".nii").
+ * - Medical Segmentation Decathlon: dataset.json "training": [{"image": "./imagesTr/x.nii.gz",
+ *   "label": "./labelsTr/x.nii.gz"}] with 4-D images (all channels in one file), "modality"
+ *   {"0": "MRI"} and "labels" {"0": "background", "1": "tumour"}. Where an entry's image is
+ *   absent but x_0000.nii.gz, x_0001.nii.gz... exist (nnU-Net v1), those are used.
+ * Open reads dataset.json and lists the cases (sorted by id; nnU-Net: every case with a
+ * channel file or a label file); it reads no volume. Messages name the file relative to the
+ * dataset folder and the field. A handle may be used from several threads at once: every
+ * function below only reads it. */
+typedef struct vx_dataset vx_dataset;
+typedef enum { VX_LAYOUT_NNUNET = 0, VX_LAYOUT_MSD = 1 } vx_dataset_layout;
+
+/* *out is NULL on failure; errbuf lists every problem of dataset.json that prevents opening
+ * (e.g. "dataset.json: 'labels' missing"), separated by "; ". */
+VX_API vx_status vx_dataset_open(const char *dir, vx_dataset **out, char *errbuf, size_t errlen);
+VX_API void vx_dataset_close(vx_dataset *ds);
+VX_API vx_dataset_layout vx_dataset_get_layout(const vx_dataset *ds);
+/* "name" of dataset.json, else the folder's name. */
+VX_API const char *vx_dataset_name(const vx_dataset *ds);
+VX_API int vx_dataset_case_count(const vx_dataset *ds);
+/* Case i's identifier ("brain_003"), or NULL when i is out of range. */
+VX_API const char *vx_dataset_case_id(const vx_dataset *ds, int i);
+VX_API int vx_dataset_channel_count(const vx_dataset *ds);
+VX_API const char *vx_dataset_channel_name(const vx_dataset *ds, int c);
+/* 1 when channel c is named "CT" (any case): it gets the CT normalisation. */
+VX_API int vx_dataset_channel_is_ct(const vx_dataset *ds, int c);
+/* Classes incl. background: the largest declared label value + 1. */
+VX_API int vx_dataset_class_count(const vx_dataset *ds);
+/* The name declared for label value v, or NULL when v is not declared. */
+VX_API const char *vx_dataset_label_name(const vx_dataset *ds, int v);
+/* "numTraining" of dataset.json, or -1 when absent. */
+VX_API int vx_dataset_num_training(const vx_dataset *ds);
+/* Full path of case i's channel c file (nnU-Net), or of its 4-D image for any c (MSD); of its
+ * label. Where the file should be: it may be missing (see vx_dataset_check). NULL when out of
+ * range. */
+VX_API const char *vx_dataset_image_path(const vx_dataset *ds, int i, int c);
+VX_API const char *vx_dataset_label_path(const vx_dataset *ds, int i);
+
+/* Reads case i: *image gets every channel stacked ([C, Z, Y, X]), *label the label volume;
+ * either pointer may be NULL to skip it. Fails (both outputs NULL) on a missing or unreadable
+ * file, channels of different shapes, a label of another shape than the image, or a label
+ * value that is not an integer declared in dataset.json. The image carries the header and
+ * transform of its file, except when it is stacked from several channel files: then it has
+ * channel 0's spacing and a plain scaling as transform (use vx_dataset_image_path to write
+ * results with the original geometry). The caller destroys both volumes. */
+VX_API vx_status vx_dataset_load_case(const vx_dataset *ds, int i, vx_volume **image, vx_volume **label,
+                                      char *errbuf, size_t errlen);
+
+/* Called for every problem vx_dataset_check finds (case_index -1 for the dataset as a whole),
+ * and with problem NULL each time a case has been checked (progress). */
+typedef void (*vx_dataset_problem_fn)(void *user, int case_index, const char *problem);
+typedef struct {
+  int cases, channels, classes;
+  int problems;               /* problems found */
+  int cases_read;             /* cases whose image could be read (the ranges below cover them) */
+  int shape_min[3], shape_max[3];         /* x, y, z voxels */
+  float spacing_min[3], spacing_max[3];   /* x, y, z mm */
+} vx_dataset_summary;
+/* Reads every file and lists EVERY problem: missing channel or label files, unreadable or
+ * corrupt files (vx_volume_read's message), channels or label of different shapes, transforms
+ * that differ between a case's files by more than 1e-3 (relative; absolute below 1), label
+ * values not declared in dataset.json, non-integer labels, NaN or infinite voxels, numTraining
+ * not equal to the cases found, stray files, non-consecutive label values. fn (may be NULL)
+ * gets each as it is found; *text (may be NULL) receives all of them, one per line, malloc'ed
+ * ("" when none; free with vx_free); summary may be NULL. Returns VX_OK when the check ran,
+ * problems or not (VX_ERR_OUT_OF_MEMORY, VX_ERR_INVALID_ARGUMENT otherwise). */
+VX_API vx_status vx_dataset_check(const vx_dataset *ds, vx_dataset_problem_fn fn, void *user, char **text,
+                                  vx_dataset_summary *summary);
+
+/* K-fold split of n cases: the indices are shuffled with 'seed' (nnU-Net: 5 folds, seed
+ * 12345), fold k (0..nfolds-1) is the k-th of nfolds nearly equal consecutive parts.
+ * train_idx and val_idx hold n ints each; both come back sorted. The folds' validation sets
+ * partition 0..n-1. Needs 2 <= nfolds <= n. */
+VX_API vx_status vx_fold_split(int n, int k, int nfolds, uint64_t seed, int *train_idx, int *ntrain,
+                               int *val_idx, int *nval);
+/* The same over a dataset's cases (n = vx_dataset_case_count). */
+VX_API vx_status vx_dataset_fold(const vx_dataset *ds, int k, int nfolds, uint64_t seed, int *train_idx,
+                                 int *ntrain, int *val_idx, int *nval);
+
+/* The demo's synthetic dataset (vx_synth_case, case i from seed*1000 + i) written in the
+ * nnU-Net layout: imagesTr/synth_XXX_0000.nii.gz (float32), labelsTr/synth_XXX.nii.gz (uint8),
+ * dataset.json (channel "synthetic"; labels background 0, ellipsoid 1, tube 2). */
+typedef struct {
+  int cases;          /* 20 */
+  int size[3];        /* D, H, W voxels (48, 48, 48); each >= 8 */
+  float spacing[3];   /* x, y, z mm (1, 1, 1) */
+  uint64_t seed;      /* 1 */
+  int force;          /* 0: refuse a non-empty folder that is not a voxcl synthetic dataset */
+} vx_synth_dataset_options;
+VX_API void vx_synth_dataset_options_init(vx_synth_dataset_options *o);
+/* Called after each case written. */
+typedef void (*vx_progress_fn)(void *user, int done, int total);
+/* Creates dir (and parents) as needed. Rewriting a voxcl synthetic dataset replaces it (synth
+ * files of cases beyond the new count are removed). A refused folder is
+ * VX_ERR_INVALID_ARGUMENT with nothing written. */
+VX_API vx_status vx_synth_dataset_write(const char *dir, const vx_synth_dataset_options *o,
+                                        vx_progress_fn progress, void *user, char *errbuf, size_t errlen);
+
+/* Intensity normalisation as in nnU-Net. CT channels: clipped to the 0.5 and 99.5
+ * percentiles of the foreground (label > 0) intensities over the training set, then z-scored
+ * with the foreground mean and standard deviation. Other channels: z-scored per image. */
+typedef struct {
+  float lo, hi;      /* 0.5 and 99.5 percentiles (linear interpolation, as numpy) */
+  float mean, std;   /* of the (unclipped) foreground intensities, population std */
+  size_t samples;    /* foreground voxels used */
+} vx_intensity_stats;
+/* Foreground statistics of channel 'channel' over n cases in memory (images[i] and labels[i]
+ * of equal spatial shape; NaN or infinite voxels are skipped). max_per_case > 0 takes at most
+ * that many evenly spaced foreground voxels of each case (nnU-Net: 10000); 0 takes all. No
+ * foreground at all: VX_ERR_INVALID_ARGUMENT. */
+VX_API vx_status vx_intensity_stats_compute(vx_volume *const *images, vx_volume *const *labels, int n,
+                                            int channel, size_t max_per_case, vx_intensity_stats *out,
+                                            char *errbuf, size_t errlen);
+/* The same for every channel of a dataset (stats: [channel_count]), loading the n listed cases
+ * one at a time. */
+VX_API vx_status vx_dataset_intensity_stats(const vx_dataset *ds, const int *cases, int n,
+                                            size_t max_per_case, vx_intensity_stats *stats, char *errbuf,
+                                            size_t errlen);
+/* In place over n values: clip to [lo, hi], then (x - mean) / max(std, 1e-8). */
+VX_API void vx_normalize_ct(float *x, size_t n, const vx_intensity_stats *s);
+/* In place: (x - mean) / max(std, 1e-8) over the finite values of x. */
+VX_API void vx_normalize_zscore(float *x, size_t n);
+/* Every channel of image in place: channel c with vx_normalize_ct and stats[c] where
+ * is_ct[c] != 0, else z-score. is_ct may be NULL (all z-score). */
+VX_API vx_status vx_normalize_volume(vx_volume *image, const int *is_ct, const vx_intensity_stats *stats);
+
+/* Resampling on the host. in: [channels, Z, Y, X] of in_dims (x, y, z) voxels; out: the same
+ * layout of out_dims. Voxel centres are aligned (the grids span the same extent; edges clamp).
+ * nearest != 0: nearest neighbour (labels), else trilinear (images). */
+VX_API vx_status vx_resample(const float *in, const int in_dims[3], int channels, float *out,
+                             const int out_dims[3], int nearest);
+/* The shape at 'target' spacing: max(1, round(dims * spacing / target)) per axis (x, y, z). */
+VX_API void vx_resample_shape(const int dims[3], const float spacing[3], const float target[3],
+                              int out_dims[3]);
+/* A new volume at 'target' spacing (x, y, z mm) with every channel resampled; its transform is
+ * the plain scaling by 'target' (origin and orientation are not kept). */
+VX_API vx_status vx_volume_resample(vx_volume *in, const float target[3], int is_label, vx_volume **out);
+
+/* ---------------------------------------------------------------- patch sampler */
+/* Batches of training patches from cases held in host memory (normalised images and their
+ * labels), as nnU-Net draws them: each patch comes from a random case; with probability
+ * foreground_fraction it is centred on a random voxel of a random class present in the case
+ * (else placed uniformly at random); volumes smaller than the patch are padded with 0 (image
+ * and label). Augmentation, per patch: flips on each axis, a rotation by k*90 degrees in the
+ * (H, W) plane when pH == pW, then per channel Gaussian noise (variance U(0, 0.1)),
+ * intensity scale U(0.75, 1.25), shift U(-0.1, 0.1), gamma in [0.7, 1.5] on the min-max
+ * normalised intensities. One seeded RNG per sampler: the same seed gives the same batches,
+ * threaded or not. With 'threaded', a background thread prepares the next batch into the
+ * other half of a double buffer while the caller trains. */
+typedef struct vx_sampler vx_sampler;
+typedef struct {
+  int batch;                  /* patches per batch (2) */
+  int patch[3];               /* pD, pH, pW (64, 64, 64) */
+  float foreground_fraction;  /* 1/3, as nnU-Net */
+  int augment;                /* 1: the augmentation below; 0: none */
+  float p_flip;               /* per axis (0.5) */
+  int rot90;                  /* 1: k in 0..3 uniformly when pH == pW */
+  float p_noise, p_scale, p_shift, p_gamma; /* 0.1, 0.15, 0.15, 0.3 */
+  uint64_t seed;              /* 1 */
+  int threaded;               /* 1 */
+} vx_sampler_config;
+VX_API void vx_sampler_config_init(vx_sampler_config *c);
+
+/* images[i]: [C, Z, Y, X] (the same C for all), labels[i]: one channel of the same spatial
+ * shape holding class indices. Both are borrowed: they must stay alive and unchanged until
+ * vx_sampler_destroy. */
+VX_API vx_status vx_sampler_create(vx_volume *const *images, vx_volume *const *labels, int n,
+                                   const vx_sampler_config *cfg, vx_sampler **out, char *errbuf,
+                                   size_t errlen);
+typedef struct {
+  const float *image;       /* [B, C, pD, pH, pW] */
+  const float *label;       /* [B, 1, pD, pH, pW], class indices as floats */
+  const int *case_index;    /* [B] the case each patch came from */
+  const int *foreground;    /* [B] 1 where the patch was centred on a foreground voxel */
+  int batch, channels, patch[3];
+} vx_batch;
+/* The next batch; its arrays belong to the sampler and stay valid until the next call.
+ * Blocks only while the background thread has not finished it. */
+VX_API vx_status vx_sampler_next(vx_sampler *s, vx_batch *out);
+typedef struct {
+  long long batches;        /* handed to the caller */
+  double wait_seconds;      /* the caller's time inside vx_sampler_next (all of it unthreaded) */
+  double produce_seconds;   /* time spent making batches */
+} vx_sampler_stats;
+VX_API void vx_sampler_get_stats(vx_sampler *s, vx_sampler_stats *st);
+/* Stops the thread; the borrowed volumes may be released after it returns. */
+VX_API void vx_sampler_destroy(vx_sampler *s);
 
 #ifdef __cplusplus
 }

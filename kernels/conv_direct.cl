@@ -28,16 +28,23 @@
 #define OB 8
 #define VW 16
 
-/* xp[nc][z][y][x] = x[nc][z - pd][y - ph][x - pw] inside, 0 outside. global: (Wp, Hp, Dp * NC). */
+/* xp[nc][z][y][x] = x[nc][z - pd][y - ph][x - pw] inside, 0 outside. One work-item per padded row
+ * (contiguous copies vectorise on CPUs). global: (Hp, Dp * NC). */
 __kernel void pad_input(__global const float *x, int xoff, int D, int H, int W,
                         __global float *xp, int xpoff, int Dp, int Hp, int Wp, int pd, int ph, int pw) {
-  int ix = get_global_id(0), iy = get_global_id(1), zz = get_global_id(2);
-  if (ix >= Wp || iy >= Hp) return;
+  int iy = get_global_id(0), zz = get_global_id(1);
+  if (iy >= Hp) return;
   int nc = zz / Dp, iz = zz % Dp;
-  int sz = iz - pd, sy = iy - ph, sx = ix - pw;
-  float v = 0.0f;
-  if (sz >= 0 && sz < D && sy >= 0 && sy < H && sx >= 0 && sx < W) v = x[xoff + (((size_t)nc * D + sz) * H + sy) * W + sx];
-  xp[xpoff + (((size_t)nc * Dp + iz) * Hp + iy) * Wp + ix] = v;
+  int sz = iz - pd, sy = iy - ph;
+  __global float *dst = xp + xpoff + (((size_t)nc * Dp + iz) * Hp + iy) * Wp;
+  int inside = sz >= 0 && sz < D && sy >= 0 && sy < H;
+  int x0 = inside ? min(pw, Wp) : Wp, x1 = inside ? min(pw + W, Wp) : Wp;
+  for (int i = 0; i < x0; i++) dst[i] = 0.0f;
+  if (inside) {
+    __global const float *src = x + xoff + (((size_t)nc * D + sz) * H + sy) * W - pw;
+    for (int i = x0; i < x1; i++) dst[i] = src[i];
+  }
+  for (int i = x1; i < Wp; i++) dst[i] = 0.0f;
 }
 
 /* wt[ob][c][kd][kh][kw][OB] from PyTorch w[o][c][kd][kh][kw] (O x C), zero for o >= O.

@@ -292,6 +292,11 @@ int vx_cli_demo(int argc, char **argv) {
   }
   json_decref(js);
   printf("wrote %s/case*_{image,label,pred}.nii.gz and %s (wall time %.1f s)\n", o.out, path, wall);
+  if (getenv("VOXCL_PROFILE")) {
+    char prof[8192];
+    vx_context_profile_report(ctx, prof, sizeof prof);
+    printf("time per kernel (VOXCL_PROFILE):\n%s", prof);
+  }
   vx_trainer_destroy(tr);
   vx_tensor_destroy(x);
   vx_tensor_destroy(y);

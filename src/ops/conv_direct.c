@@ -64,11 +64,11 @@ int vx_conv_direct_fits(vx_context *ctx, const vx_conv_geom *g, int which) {
 
 static vx_status pad(vx_context *ctx, const vx_tensor *x, int NC, const int in[3], cl_mem dst, size_t dst_off,
                      dims3 p, const int front[3]) {
-  size_t gs[3] = {(size_t)p.W, (size_t)p.H, (size_t)p.D * NC};
+  size_t gs[2] = {(size_t)p.H, (size_t)p.D * NC};
   vx_arg args[] = {VX_MEM(x->buf), VX_INT(x->offset), VX_INT(in[0]), VX_INT(in[1]), VX_INT(in[2]), VX_MEM(dst),
                    VX_INT(dst_off), VX_INT(p.D), VX_INT(p.H), VX_INT(p.W), VX_INT(front[0]), VX_INT(front[1]),
                    VX_INT(front[2])};
-  return vx_launch(ctx, "conv_direct", "", "pad_input", 3, gs, NULL, args, VX_NARGS(args));
+  return vx_launch(ctx, "conv_direct", "", "pad_input", 2, gs, NULL, args, VX_NARGS(args));
 }
 
 static vx_status reorder(vx_context *ctx, const vx_conv_geom *g, const char *opts, const vx_tensor *w, int O, int C,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/runtime.h"
 
@@ -105,6 +106,7 @@ vx_status vx_context_create(const vx_context_options *opts, vx_context **out, ch
   if (!ctx) { free(devs); return VX_ERR_OUT_OF_MEMORY; }
   ctx->info = devs[idx];
   free(devs);
+  ctx->profile = getenv("VOXCL_PROFILE") && atoi(getenv("VOXCL_PROFILE")) > 0;
   ctx->verbose = opts->verbose || (getenv("VOXCL_VERBOSE") && atoi(getenv("VOXCL_VERBOSE")) > 0);
   /* default scratch budget: 256 MiB, at most an eighth of the device's memory */
   size_t def_ws = (size_t)256 << 20;
@@ -235,11 +237,55 @@ vx_status vx_launch(vx_context *ctx, const char *file, const char *options, cons
     g[i] = global[i] ? global[i] : 1;
     if (local && local[i]) g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
   }
+  double t0 = vx_profile_begin(ctx);
   cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+  vx_profile_end(ctx, name, t0);
   if (err != CL_SUCCESS) {
     char what[256];
     snprintf(what, sizeof what, "launching kernel %s (%s.cl, options '%s')", name, file, options ? options : "");
     return vx_cl_fail(ctx, err, what);
   }
   return VX_OK;
+}
+
+double vx_profile_begin(vx_context *ctx) {
+  if (!ctx->profile) return 0;
+  clFinish(ctx->queue);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void vx_profile_end(vx_context *ctx, const char *name, double t0) {
+  if (!ctx->profile) return;
+  clFinish(ctx->queue);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double dt = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - t0;
+  int i = 0;
+  while (i < ctx->nprof && strcmp(ctx->prof[i].name, name)) i++;
+  if (i == ctx->nprof) {
+    if (ctx->nprof == 64) return;
+    snprintf(ctx->prof[ctx->nprof++].name, sizeof ctx->prof[0].name, "%s", name);
+  }
+  ctx->prof[i].seconds += dt;
+  ctx->prof[i].calls++;
+}
+
+size_t vx_context_profile_report(const vx_context *ctx, char *buf, size_t len) {
+  size_t o = 0;
+  double total = 0;
+  for (int i = 0; i < ctx->nprof; i++) total += ctx->prof[i].seconds;
+  if (len) buf[0] = 0;
+  int order[64];
+  for (int i = 0; i < ctx->nprof; i++) order[i] = i;
+  for (int i = 0; i < ctx->nprof; i++) /* by time, descending */
+    for (int j = i + 1; j < ctx->nprof; j++)
+      if (ctx->prof[order[j]].seconds > ctx->prof[order[i]].seconds) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+  for (int r = 0; r < ctx->nprof && o < len; r++) {
+    int i = order[r];
+    o += (size_t)snprintf(buf + o, len - o, "%-28s %8ld calls %10.1f ms %5.1f%%\n", ctx->prof[i].name,
+                          ctx->prof[i].calls, 1e3 * ctx->prof[i].seconds, 100.0 * ctx->prof[i].seconds / (total + 1e-12));
+  }
+  return o;
 }

@@ -68,6 +68,7 @@ vx_status vx_gemm(vx_context *ctx, int trans_a, int trans_b, size_t m, size_t n,
   if (m == 0 || n == 0) return VX_OK;
   int serial = !atomic_load(&g_clblast_ready);
   if (serial) pthread_mutex_lock(&g_clblast_lock);
+  double t0 = vx_profile_begin(ctx);
   CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                      trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda,
                                      b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, NULL);
@@ -75,6 +76,7 @@ vx_status vx_gemm(vx_context *ctx, int trans_a, int trans_b, size_t m, size_t n,
     if (s == CLBlastSuccess) atomic_store(&g_clblast_ready, 1);
     pthread_mutex_unlock(&g_clblast_lock);
   }
+  vx_profile_end(ctx, trans_a ? "sgemm (A transposed)" : trans_b ? "sgemm (B transposed)" : "sgemm", t0);
   if (s != CLBlastSuccess) {
     vx_status st = s == CLBlastOpenCLOutOfResources || s == CLBlastOpenCLOutOfHostMemory || s == -4 /* CL_MEM_OBJECT_ALLOCATION_FAILURE */
                        ? VX_ERR_OUT_OF_MEMORY

@@ -27,7 +27,14 @@ struct vx_context {
   char device_key[1024];        /* device name + driver + platform version: part of cache keys */
   char last_error[VX_ERRLEN];
   int gemm_tuned;               /* CLBlast parameters applied for this device */
+  int profile;                  /* VOXCL_PROFILE=1: time every launch (serialises the queue) */
+  struct { char name[48]; double seconds; long calls; } prof[64];
+  int nprof;
 };
+
+/* Profiling: brackets one launch (a kernel or a GEMM) when ctx->profile is set. */
+double vx_profile_begin(vx_context *ctx);
+void vx_profile_end(vx_context *ctx, const char *name, double t0);
 
 /* Records a message on ctx (printf-style) and returns s; for one-line error returns. */
 vx_status vx_fail(vx_context *ctx, vx_status s, const char *fmt, ...)
