@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "io/plot.h"
 #include "nn/nn.h"
 
 typedef struct {
@@ -171,8 +172,10 @@ int vx_cli_demo(int argc, char **argv) {
   /* The first step compiles kernels (or loads them from the cache): timed apart from training. */
   uint64_t rng = o.seed * 7919 + 1;
   double t_train = now(), t_first = 0, last_print = 0;
-  int step = 0;
+  int step = 0, cap = 1024;
   float loss = 0, smooth = 0;
+  double *curve_x = malloc(cap * sizeof(double)), *curve_y = malloc(cap * sizeof(double)),
+         *curve_s = malloc(cap * sizeof(double));
   while (step < o.max_steps) {
     double el = now() - t_train;
     if (el >= o.train_seconds) break;
@@ -196,6 +199,17 @@ int vx_cli_demo(int argc, char **argv) {
              cs.programs_built, cs.programs_from_disk, cs.build_seconds);
     }
     smooth = step == 1 ? loss : 0.95f * smooth + 0.05f * loss;
+    if (step > cap && curve_x && curve_y && curve_s) {
+      cap *= 2;
+      curve_x = realloc(curve_x, cap * sizeof(double));
+      curve_y = realloc(curve_y, cap * sizeof(double));
+      curve_s = realloc(curve_s, cap * sizeof(double));
+    }
+    if (curve_x && curve_y && curve_s) {
+      curve_x[step - 1] = step;
+      curve_y[step - 1] = loss;
+      curve_s[step - 1] = smooth;
+    }
     double t = now() - t_train;
     if (t - last_print > 0.5) {
       progress(step, smooth, (step - 1) / (t - t_first + 1e-9), t, o.train_seconds);
@@ -291,7 +305,18 @@ int vx_cli_demo(int argc, char **argv) {
     goto fail_msg;
   }
   json_decref(js);
-  printf("wrote %s/case*_{image,label,pred}.nii.gz and %s (wall time %.1f s)\n", o.out, path, wall);
+  if (curve_x && curve_y && curve_s) {
+    vx_plot_series ser[2] = {{"loss", curve_x, curve_y, step, 0}, {"loss (moving average)", curve_x, curve_s, step, 0}};
+    snprintf(path, sizeof path, "%s/training_curve.png", o.out);
+    if (vx_plot_png(path, "voxcl demo: Dice + CE loss", "step", ser, 2, err, sizeof err) != VX_OK)
+      fprintf(stderr, "voxcl demo: %s\n", err);
+  }
+  free(curve_x);
+  free(curve_y);
+  free(curve_s);
+  snprintf(path, sizeof path, "%s/summary.json", o.out);
+  printf("wrote %s/case*_{image,label,pred}.nii.gz, %s/training_curve.png and %s (wall time %.1f s)\n", o.out,
+         o.out, path, wall);
   if (getenv("VOXCL_PROFILE")) {
     char prof[8192];
     vx_context_profile_report(ctx, prof, sizeof prof);
