@@ -553,6 +553,157 @@ VX_API void vx_sampler_get_stats(vx_sampler *s, vx_sampler_stats *st);
 /* Stops the thread; the borrowed volumes may be released after it returns. */
 VX_API void vx_sampler_destroy(vx_sampler *s);
 
+/* ---------------------------------------------------------------- inference and evaluation */
+/* Conventions of this section: a volume is [D, H, W] floats with W (x) fastest, as NIfTI data
+ * is stored (D = z = nz, H = y = ny, W = x = nx); dims[3] = {D, H, W}; spacing[3] =
+ * {z, y, x} mm, i.e. vx_volume_dims / vx_volume_spacing reversed. vx_progress_fn is defined in
+ * the datasets section above. */
+
+/* The network of vx_sliding_window_predict: writes class probabilities out [K, pD, pH, pW]
+ * for one input patch [C, pD, pH, pW] (both owned by the caller, valid during the call). Any
+ * status other than VX_OK stops the prediction and is returned. */
+typedef vx_status (*vx_patch_fn)(void *user, const float *patch, float *out);
+
+/* Sliding-window prediction of a whole volume, as nnU-Net does it:
+ * - along each axis, n = ceil((size - patch) / (patch * (1 - overlap))) + 1 windows, their
+ *   starts spread evenly from 0 to size - patch (rounded half to even, as numpy): the last
+ *   window is flush with the end (see vx_sliding_window_steps);
+ * - an axis shorter than the patch is zero-padded to the patch ((patch - size) / 2 voxels
+ *   before, the rest after) and the result cropped back;
+ * - each window's output is weighted by the Gaussian of vx_sliding_window_gaussian and
+ *   probs_out = sum(w * p) / sum(w) over the windows covering each voxel;
+ * - mirror = 1: each patch is predicted for every combination of flips of its axes (8, less
+ *   the flips of axes of length 1, which change nothing), each prediction flipped back, and the
+ *   average used: 8x the callbacks.
+ * image: [C, D, H, W]; dims, patch: {D, H, W}; overlap in [0, 1) (nnU-Net: 0.5); probs_out:
+ * [K, D, H, W], overwritten (it is the accumulator: only one patch-sized input and output and
+ * one [D, H, W] weight sum are allocated besides it, all on the host). progress (may be NULL)
+ * is called after each window with (windows done, windows in all). errbuf names the window on
+ * a callback failure. */
+VX_API vx_status vx_sliding_window_predict(const float *image, int C, const int dims[3], const int patch[3],
+                                           int K, float overlap, int mirror, vx_patch_fn fn, void *user,
+                                           float *probs_out, vx_progress_fn progress, void *progress_user,
+                                           char *errbuf, size_t errlen);
+/* The window starts along one axis of length size (starts may be NULL; else it receives the
+ * returned count of ints, positions in the padded axis of length max(size, patch)). Returns
+ * the number of windows, or -1 for bad arguments (or more than 10^8 windows). */
+VX_API int vx_sliding_window_steps(int size, int patch, float overlap, int *starts);
+/* The importance map w_out [pD, pH, pW]: prod over axes of exp(-(i - c)^2 / (2 sigma^2)) with
+ * c = patch / 2 (integer division) and sigma = patch / 8, scaled to max 1 (the centre), any
+ * value that underflows to 0 replaced by the smallest nonzero one. */
+VX_API vx_status vx_sliding_window_gaussian(const int patch[3], float *w_out);
+/* labels_out[v] = the k maximising probs[k * nvox + v] (the first on ties), as a float.
+ * probs: [K, nvox]. labels_out may not alias probs beyond its first channel. */
+VX_API vx_status vx_argmax_channels(const float *probs, int K, size_t nvox, float *labels_out);
+
+/* Dice of two binary masks (nonzero = inside) of nvox voxels: 2|A and B| / (|A| + |B|),
+ * defined as 1 when both are empty and so 0 when exactly one is. NaN for a NULL mask. */
+VX_API double vx_dice_masks(const uint8_t *a, const uint8_t *b, size_t nvox);
+/* Exact squared Euclidean distance transform (mm^2): out[i] = squared distance from voxel i to
+ * the nearest nonzero voxel of mask (0 on the mask), with the voxel spacing; +inf everywhere
+ * when the mask is empty. out: [D, H, W] doubles. Separable lower-envelope algorithm
+ * (Felzenszwalb & Huttenlocher), O(voxels). */
+VX_API vx_status vx_edt_squared(const uint8_t *mask, const int dims[3], const float spacing[3], double *out);
+/* 95th-percentile Hausdorff distance (mm) of two binary masks, as MONAI's
+ * compute_hausdorff_distance(percentile=95, directed=False): the surface of a mask is its
+ * voxels with a 6-neighbour outside it or on the volume border; for each surface voxel of A
+ * the distance to the nearest surface voxel of B (exact EDT), and B to A; the result is the
+ * larger of the two directed 95th percentiles (numpy's linear interpolation). When either
+ * mask is empty (both included) *hd95 is NaN and the call succeeds. */
+VX_API vx_status vx_hd95_masks(const uint8_t *a, const uint8_t *b, const int dims[3], const float spacing[3],
+                               double *hd95);
+/* Dice and HD95 of label maps pred and ref ([D, H, W] floats, compared after rounding to the
+ * nearest integer) for each of labels[0..nlabels-1]: dice[k], hd95[k] as defined above. */
+VX_API vx_status vx_segmentation_metrics(const float *pred, const float *ref, const int dims[3],
+                                         const float spacing[3], const int *labels, int nlabels, double *dice,
+                                         double *hd95, char *errbuf, size_t errlen);
+
+/* Evaluation of a folder of predicted label maps against a folder of references.
+ * Every pred_dir/X.nii.gz or X.nii (hidden files skipped) is a case, paired with
+ * ref_dir/X.nii.gz or ref_dir/X.nii; references without a prediction are ignored (a fold's
+ * predictions against all of labelsTr), a prediction without a reference is an error, as are
+ * both X.nii and X.nii.gz in one folder. The pair must agree in dimensions and spacing (1e-4
+ * relative; the message names both files) and be single-channel. labels (nlabels > 0): the
+ * classes to score (1..65535); nlabels = 0: every nonzero value found in the references (the
+ * maps must then hold integers 0..65535). A class absent from both maps of a case scores
+ * Dice 1 and HD95 NaN. progress (may be NULL) after each case. *out is NULL on failure. */
+typedef struct vx_evaluation vx_evaluation;
+VX_API vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const int *labels, int nlabels,
+                                     vx_progress_fn progress, void *progress_user, vx_evaluation **out,
+                                     char *errbuf, size_t errlen);
+VX_API void vx_evaluation_destroy(vx_evaluation *e);
+/* Cases are sorted by name; classes ascending (or as given). */
+VX_API int vx_evaluation_case_count(const vx_evaluation *e);
+VX_API int vx_evaluation_class_count(const vx_evaluation *e);
+/* The case's name (file name without .nii.gz / .nii), owned by e; NULL when out of range. */
+VX_API const char *vx_evaluation_case_name(const vx_evaluation *e, int i);
+/* The label value of class k, -1 when out of range. */
+VX_API int vx_evaluation_class_label(const vx_evaluation *e, int k);
+/* Case i's Dice and HD95 of class k. i = -1: the mean over cases (HD95: over the cases where
+ * it is defined; NaN if none). k = -1: the mean over classes (of case i, or with i = -1 the
+ * mean of the class means, nnU-Net's "foreground mean"). NaN when out of range. Either
+ * output may be NULL. */
+VX_API void vx_evaluation_get(const vx_evaluation *e, int i, int k, double *dice, double *hd95);
+/* Writes PREFIX.csv (case,class,dice,hd95; NaN written "NaN") and PREFIX.json (folders,
+ * classes, metric_per_case, mean per class, foreground_mean; NaN written null), each through a
+ * temporary file ".voxcl-tmp-PID-NAME" beside it and a rename. */
+VX_API vx_status vx_evaluation_write(const vx_evaluation *e, const char *prefix, char *errbuf, size_t errlen);
+
+/* ---------------------------------------------------------------- training runs */
+/* `voxcl train` as a library call. Defaults follow nnU-Net. The output folder receives
+ * plan.json, model.safetensors (latest weights), model_best.safetensors (best validation
+ * Dice), checkpoint_latest.safetensors (full state, for --resume), training_log.csv and
+ * training_curves.png, each written aside and renamed after every epoch. */
+typedef struct {
+  const char *dataset, *out;
+  const char *model;        /* "unet3d" */
+  int patch[3];             /* D, H, W; 0: planned from the dataset and the device's memory */
+  int batch;                /* 2 */
+  int epochs;               /* 50 */
+  int iters_per_epoch;      /* 250 */
+  const char *optimizer;    /* "sgd" (Nesterov 0.99), "adamw", "adam" */
+  float lr;                 /* < 0: 1e-2 for SGD, 1e-3 for Adam(W); poly decay (1 - e/E)^0.9 */
+  float weight_decay;       /* 3e-5 */
+  int fold, nfolds;         /* 0, 5 (fold < 0: train and validate on every case) */
+  uint64_t seed;            /* 12345: folds, initialisation, sampling */
+  int resume;               /* continue from checkpoint_latest.safetensors */
+  int skip_nonfinite;       /* 0: a non-finite loss stops the run (the last checkpoint is kept) */
+  int levels;               /* 0: from the patch */
+  int base_channels;        /* 32 */
+  int max_channels;         /* 320 */
+  float overlap;            /* sliding-window overlap of validation (0.5) */
+  int threaded_sampler;     /* 1: patches prepared on a host thread while the device trains */
+} vx_train_options;
+VX_API void vx_train_options_init(vx_train_options *o);
+
+typedef struct {
+  void (*on_plan)(void *user, const char *summary);
+  void (*on_iter)(void *user, int epoch, int iter, int iters, float loss, float lr, double iters_per_s,
+                  double eta_s);
+  void (*on_epoch)(void *user, int epoch, double train_loss, double val_mean_dice, const double *val_dice_per_class,
+                   int classes, double seconds, double data_wait_share, int skipped_nonfinite);
+  void *user;
+} vx_train_callbacks;
+/* Runs the whole training; errbuf names the file, field or iteration on failure. */
+VX_API vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_train_callbacks *cb,
+                              char *errbuf, size_t errlen);
+
+/* ---------------------------------------------------------------- prediction with a trained model */
+/* A model folder as `voxcl train` writes it: plan.json (patch, channels and their
+ * normalisation, labels, overlap) and model.safetensors (weights + network configuration). */
+typedef struct vx_predictor vx_predictor;
+VX_API vx_status vx_predictor_open(vx_context *ctx, const char *model_dir, vx_predictor **out, char *errbuf,
+                                   size_t errlen);
+VX_API void vx_predictor_destroy(vx_predictor *p);
+VX_API int vx_predictor_classes(const vx_predictor *p);
+VX_API int vx_predictor_channels(const vx_predictor *p);
+/* Segments a raw image volume (the plan's normalisation is applied to a copy): labels (nvox
+ * floats, may be NULL) receives the argmax, probs ([K, nvox], may be NULL) the probabilities.
+ * overlap < 0 takes the plan's; mirror = 1 averages the 8 flips. */
+VX_API vx_status vx_predictor_segment(vx_predictor *p, vx_volume *image, float overlap, int mirror, float *labels,
+                                      float *probs, vx_progress_fn progress, void *user, char *errbuf,
+                                      size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,9 +23,13 @@ vx_status vx_check_shape(vx_context *ctx, const char *op, const char *arg, const
   return VX_OK;
 }
 
+/* prod(s), or 0 when it or its size in bytes does not fit a size_t (dims must be > 0). */
 static size_t numel_of(const int s[5]) {
   size_t n = 1;
-  for (int i = 0; i < 5; i++) n *= (size_t)s[i];
+  for (int i = 0; i < 5; i++) {
+    if (n > SIZE_MAX / sizeof(float) / (size_t)s[i]) return 0;
+    n *= (size_t)s[i];
+  }
   return n;
 }
 
@@ -40,6 +44,11 @@ vx_status vx_tensor_create(vx_context *ctx, const int shape[5], vx_tensor **out)
   t->ctx = ctx;
   memcpy(t->shape, shape, sizeof t->shape);
   t->numel = numel_of(shape);
+  if (!t->numel) {
+    free(t);
+    return vx_fail(ctx, VX_ERR_OUT_OF_MEMORY, "vx_tensor_create: [%d, %d, %d, %d, %d] floats do not fit in memory",
+                   shape[0], shape[1], shape[2], shape[3], shape[4]);
+  }
   t->alloc_bytes = t->numel * sizeof(float);
   vx_status st = vx_buffer_alloc(ctx, t->alloc_bytes, &t->buf);
   if (st != VX_OK) { free(t); return st; }
@@ -55,7 +64,7 @@ vx_status vx_tensor_view(const vx_tensor *base, size_t offset, const int shape[5
       return vx_fail(base->ctx, VX_ERR_INVALID_ARGUMENT, "vx_tensor_view: dimension %d is %d, expected > 0", i,
                      shape[i]);
   size_t n = numel_of(shape);
-  if (offset + n > base->numel)
+  if (n == 0 || offset > base->numel || n > base->numel - offset) /* no wrap-around */
     return vx_fail(base->ctx, VX_ERR_SHAPE, "vx_tensor_view: %zu elements at offset %zu exceed the base's %zu", n,
                    offset, base->numel);
   vx_tensor *t = calloc(1, sizeof *t);

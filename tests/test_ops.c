@@ -355,8 +355,9 @@ static void check_refused(tester *t, vx_context *ctx, const char *what, vx_statu
 
 static vx_tensor *sentinel_tensor(tensor_set *ts, const int shape[5]) {
   vx_tensor *x = ts_new(ts, shape, NULL);
-  if (x && vx_tensor_fill(x, SENTINEL) != VX_OK) {
-    fail_call(ts->t, ts->ctx, "filling a tensor", VX_ERR_OPENCL);
+  vx_status st = x ? vx_tensor_fill(x, SENTINEL) : VX_OK;
+  if (st != VX_OK) {
+    fail_call(ts->t, ts->ctx, "filling a tensor", st);
     return NULL;
   }
   return x;
@@ -549,9 +550,9 @@ static void conv3d_refusals(tester *t) {
   int dxbad[5] = {1, 4, 3, 4, 6};
   vx_tensor *x, *w, *y, *w3, *wb, *yb, *ybb, *wwrong, *bb, *dxb, *dw;
   NEED(x = ts_new(&ts, xs, NULL));
-  NEED(vx_tensor_fill(x, 0.5f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, 0.5f));
   NEED(w = ts_new(&ts, ws, NULL));
-  NEED(vx_tensor_fill(w, 0.25f) == VX_OK);
+  TRY("fill", vx_tensor_fill(w, 0.25f));
   NEED(w3 = ts_new(&ts, wg3, NULL));
   NEED(wb = ts_new(&ts, wbig, NULL));
   NEED(wwrong = ts_new(&ts, wbad, NULL));
@@ -604,9 +605,9 @@ static void conv_transpose3d_refusals(tester *t) {
   int ybad[5] = {1, 2, 4, 6, 5}, w3[5] = {4, 1, 2, 2, 2}, wbad[5] = {3, 2, 2, 2, 2}, bbad[5] = {1, 4, 1, 1, 1};
   vx_tensor *x, *w, *y, *yb, *wg, *wb, *bb, *dw;
   NEED(x = ts_new(&ts, xs, NULL));
-  NEED(vx_tensor_fill(x, 0.5f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, 0.5f));
   NEED(w = ts_new(&ts, ws, NULL));
-  NEED(vx_tensor_fill(w, 0.25f) == VX_OK);
+  TRY("fill", vx_tensor_fill(w, 0.25f));
   NEED(wg = ts_new(&ts, w3, NULL));
   NEED(wb = ts_new(&ts, wbad, NULL));
   NEED(bb = ts_new(&ts, bbad, NULL));
@@ -655,6 +656,7 @@ static const conv_case k_conv_full[] = {
     CONV(1, 3, 4, 5, 7, 6, 1, 1, 1, 1, 0, 1, 1),  /* 1x1x1 with padding */
     CONV(2, 4, 6, 6, 8, 6, 2, 2, 0, 1, 0, 1, 1),  /* k2 s2 downsampling */
     CONV(2, 8, 8, 8, 8, 8, 3, 1, 1, 1, 0, 2, 1),  /* larger, groups 2 */
+    CONV(1, 3, 10, 3, 4, 37, 3, 1, 1, 1, 0, 1, 1), /* W over 2 vectors, O over one block of 8 */
     {1, 2, 3, {3, 9, 5}, {1, 3, 3}, {1, 2, 1}, {0, 1, 2}, {1, 1, 2}, {0, 0, 0}, 1, 1}, /* per-axis */
 };
 static const conv_case k_conv_small[] = {
@@ -663,6 +665,7 @@ static const conv_case k_conv_small[] = {
     CONV(1, 4, 2, 4, 3, 5, 3, 1, 2, 2, 0, 2, 1),
     CONV(1, 2, 2, 3, 4, 3, 3, 1, 1, 1, 0, 2, 0), /* depthwise */
     CONV(2, 3, 2, 3, 4, 3, 1, 1, 0, 1, 0, 1, 1), /* 1x1x1 */
+    CONV(1, 2, 9, 2, 3, 17, 3, 1, 1, 1, 0, 1, 0), /* W over a vector, O over a block */
     {1, 2, 3, {2, 5, 4}, {1, 3, 2}, {1, 2, 2}, {0, 1, 0}, {1, 1, 2}, {0, 0, 0}, 1, 1},
 };
 static const conv_case k_convt_full[] = {
@@ -675,6 +678,7 @@ static const conv_case k_convt_full[] = {
     CONV(2, 3, 3, 3, 4, 3, 3, 2, 2, 1, 1, 1, 0),  /* padding 2 */
     CONV(2, 3, 5, 5, 7, 6, 1, 1, 0, 1, 0, 1, 1),  /* 1x1x1: GEMM only */
     CONV(2, 8, 8, 4, 4, 4, 2, 2, 0, 1, 0, 1, 1),  /* larger upsampling */
+    CONV(1, 3, 9, 3, 4, 20, 3, 1, 1, 1, 0, 1, 0),  /* stride 1: W over a vector, O over a block */
     {1, 2, 3, {2, 3, 4}, {1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}, {0, 1, 0}, 1, 1}, /* per-axis */
 };
 static const conv_case k_convt_small[] = {
@@ -860,11 +864,11 @@ static void instance_norm_refusals(tester *t) {
   int ss[5] = {2, 3, 1, 1, 2}, ssmall[5] = {1, 3, 1, 1, 1};
   vx_tensor *x, *g, *b, *g4, *y, *yb, *save, *sv_small;
   NEED(x = ts_new(&ts, xs, NULL));
-  NEED(vx_tensor_fill(x, 0.5f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, 0.5f));
   NEED(g = ts_new(&ts, cs, NULL));
-  NEED(vx_tensor_fill(g, 1.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(g, 1.0f));
   NEED(b = ts_new(&ts, cs, NULL));
-  NEED(vx_tensor_fill(b, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(b, 0.0f));
   NEED(g4 = ts_new(&ts, c4, NULL));
   NEED(y = sentinel_tensor(&ts, xs));
   NEED(yb = sentinel_tensor(&ts, xbad));
@@ -984,7 +988,7 @@ static void test_activation(tester *t) {
   int other[5] = {2, 3, 3, 4, 4};
   vx_tensor *x, *y;
   NEED(x = ts_new(&ts, small, NULL));
-  NEED(vx_tensor_fill(x, -1.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, -1.0f));
   NEED(y = sentinel_tensor(&ts, other));
   check_refused(t, ctx, "shape mismatch", vx_activation_forward(ctx, VX_ACT_RELU, 0.0f, x, y), VX_ERR_SHAPE, "shape",
                 y);
@@ -1027,7 +1031,7 @@ static void test_softmax(tester *t) {
   ts_init(&ts, t, ctx, 0);
   vx_tensor *x, *y;
   NEED(x = ts_new(&ts, d, NULL));
-  NEED(vx_tensor_fill(x, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, 0.0f));
   NEED(y = sentinel_tensor(&ts, b));
   check_refused(t, ctx, "shape mismatch", vx_softmax_forward(ctx, x, y), VX_ERR_SHAPE, "shape", y);
 done:
@@ -1122,11 +1126,11 @@ static void test_concat(tester *t) {
   int ys5[5] = {2, 5, 3, 4, 5};
   vx_tensor *a, *b, *bw, *y, *y5;
   NEED(a = ts_new(&ts, as, NULL));
-  NEED(vx_tensor_fill(a, 1.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(a, 1.0f));
   NEED(b = ts_new(&ts, bs, NULL));
-  NEED(vx_tensor_fill(b, 2.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(b, 2.0f));
   NEED(bw = ts_new(&ts, bsp, NULL));
-  NEED(vx_tensor_fill(bw, 2.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(bw, 2.0f));
   NEED(y = sentinel_tensor(&ts, ys));
   NEED(y5 = sentinel_tensor(&ts, ys5));
   check_refused(t, ctx, "channels do not add up", vx_concat_channels(ctx, a, b, y), VX_ERR_SHAPE, "channels", y);
@@ -1207,12 +1211,12 @@ static void loss_refusals(tester *t) {
   size_t nl = numel5(ls);
   float *lf = xmalloc(nl * sizeof(float));
   NEED(x = ts_new(&ts, xs, NULL));
-  NEED(vx_tensor_fill(x, 0.1f) == VX_OK);
+  TRY("fill", vx_tensor_fill(x, 0.1f));
   NEED(xone = ts_new(&ts, x1, NULL));
-  NEED(vx_tensor_fill(xone, 0.1f) == VX_OK);
+  TRY("fill", vx_tensor_fill(xone, 0.1f));
   NEED(lab = ts_new(&ts, ls, NULL));
   NEED(lb = ts_new(&ts, lbad, NULL));
-  NEED(vx_tensor_fill(lb, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(lb, 0.0f));
   NEED(g = sentinel_tensor(&ts, xs));
   static const float bad_values[] = {3.0f, -1.0f, 0.5f, 7.0f};
   static const char *bad_names[] = {"label = K", "label = -1", "label not an integer", "label far out of range"};
@@ -1317,15 +1321,15 @@ static void opt_refusals(tester *t, int sgd) {
   vx_tensor *p, *g, *g8, *m, *v, *m8;
   NEED(p = sentinel_tensor(&ts, s7));
   NEED(g = ts_new(&ts, s7, NULL));
-  NEED(vx_tensor_fill(g, 1.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(g, 1.0f));
   NEED(g8 = ts_new(&ts, s8, NULL));
-  NEED(vx_tensor_fill(g8, 1.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(g8, 1.0f));
   NEED(m = ts_new(&ts, s7, NULL));
-  NEED(vx_tensor_fill(m, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(m, 0.0f));
   NEED(v = ts_new(&ts, s7, NULL));
-  NEED(vx_tensor_fill(v, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(v, 0.0f));
   NEED(m8 = ts_new(&ts, s8, NULL));
-  NEED(vx_tensor_fill(m8, 0.0f) == VX_OK);
+  TRY("fill", vx_tensor_fill(m8, 0.0f));
   if (sgd) {
     check_refused(t, ctx, "grad size mismatch", vx_sgd_step(ctx, p, g8, m, 0.1f, 0.9f, 0, 0.0f), VX_ERR_SHAPE, "grad",
                   p);

@@ -12,8 +12,8 @@
 #define _DEFAULT_SOURCE /* mkdtemp, setenv, nftw */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
-#include <math.h>
 #include <ftw.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,7 +91,8 @@ static void remove_tmpdirs(void) {
   for (int i = 0; i < g_ntmpdirs; i++) nftw(g_tmpdirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Files in dir (not recursive) whose name ends with suffix ("" = all), or contains 'infix'. */
+/* Files in dir (not recursive) whose name ends with suffix and contains infix (NULL: any);
+ * the path of the first goes to first. */
 static int count_files(const char *dir, const char *suffix, const char *infix, char *first, size_t firstlen) {
   DIR *d = opendir(dir);
   if (!d) return 0;
@@ -239,9 +240,8 @@ static void test_device_resolve(void) {
   snprintf(devs[2].platform_name, sizeof devs[2].platform_name, "NVIDIA CUDA");
 
   struct { const char *req; int want; } ok[] = {
-      {NULL, 1},     {"", 1},       {"gpu", 1},          {"cpu", 0},      {"any", 1},
-      {"1:0", 1},    {"1:1", 2},     {"0:0", 0},         {"a6000", 2},    {"GeForce", 1},
-      {"geforce rtx", 1}, {"ZNVER4", 0},
+      {NULL, 1},  {"", 1},    {"gpu", 1},   {"cpu", 0},     {"any", 1},         {"1:0", 1},
+      {"1:1", 2}, {"0:0", 0}, {"a6000", 2}, {"GeForce", 1}, {"geforce rtx", 1}, {"ZNVER4", 0},
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     int idx = -7;
@@ -784,7 +784,8 @@ static void test_tensors(vx_context *ctx) {
   const char *msg = vx_context_last_error(ctx);
   CHECK(st == VX_ERR_OUT_OF_MEMORY && t == NULL, "a 4 TiB tensor: %s, expected VX_ERR_OUT_OF_MEMORY",
         vx_status_string(st));
-  CHECK(contains(msg, "4398046511104"), "the message should name the 4398046511104 bytes requested: %s", msg ? msg : "");
+  CHECK(contains(msg, "4398046511104"), "the message should name the 4398046511104 bytes requested: %s",
+        msg ? msg : "");
   CHECK(stats_of(ctx).device_bytes_in_use == in_use1, "a failed allocation changed the bytes in use");
   if (st == VX_OK) vx_tensor_destroy(t);
   CHECK(small_op_works(ctx, 3.0f), "the context fails after an allocation failure: %s", vx_context_last_error(ctx));

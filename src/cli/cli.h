@@ -7,6 +7,11 @@
 int vx_cli_devices(int argc, char **argv);
 int vx_cli_demo(int argc, char **argv);
 int vx_cli_bench(int argc, char **argv);
+int vx_cli_train(int argc, char **argv);
+int vx_cli_predict(int argc, char **argv);
+int vx_cli_synth(int argc, char **argv);
+int vx_cli_check_dataset(int argc, char **argv);
+int vx_cli_evaluate(int argc, char **argv);
 
 /* Returns the value after flag 'name' (e.g. --device X) or NULL; 'i' is advanced past it. */
 const char *vx_cli_opt(int argc, char **argv, int *i, const char *name);

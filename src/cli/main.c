@@ -28,9 +28,17 @@ static void usage(FILE *f) {
           "  demo [--out DIR] [--time S] [--device D]\n"
           "                              generate a synthetic 3D dataset, train a 3D U-Net on it,\n"
           "                              segment held-out volumes, write NIfTI + summary.json\n"
+          "  train --dataset DIR --out DIR [...]   train a model on an nnU-Net/Decathlon dataset folder\n"
+          "  predict --model DIR -i IN -o OUT      segment a NIfTI file or folder with a trained model\n"
           "  bench ops [--only S] [--json FILE]\n"
           "                              measure the device's peak, then time every op forward and\n"
-          "                              backward on the shapes of real networks\n\n"
+          "                              backward on the shapes of real networks\n"
+          "  synth --out DIR [--cases N] [--size D,H,W] [--seed S] [--spacing X,Y,Z] [--force]\n"
+          "                              write the synthetic dataset in the nnU-Net layout\n"
+          "  check-dataset DIR           list every problem of an nnU-Net or MSD dataset folder\n"
+          "  evaluate --pred DIR --ref DIR [--labels 1,2] [--out PREFIX]\n"
+          "                              Dice and HD95 per case and class of label maps against\n"
+          "                              references; writes PREFIX.csv and PREFIX.json\n\n"
           "device choice: --device P:D | gpu | cpu | any | part-of-name, or $VOXCL_DEVICE\n"
           "program cache: $VOXCL_CACHE_DIR (default $XDG_CACHE_HOME/voxcl), 'off' disables it\n");
 }
@@ -47,6 +55,11 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "devices")) return vx_cli_devices(argc - 1, argv + 1);
   if (!strcmp(argv[1], "demo")) return vx_cli_demo(argc - 1, argv + 1);
   if (!strcmp(argv[1], "bench")) return vx_cli_bench(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "train")) return vx_cli_train(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "predict")) return vx_cli_predict(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "synth")) return vx_cli_synth(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "check-dataset")) return vx_cli_check_dataset(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "evaluate")) return vx_cli_evaluate(argc - 1, argv + 1);
   fprintf(stderr, "voxcl: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;
