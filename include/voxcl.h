@@ -548,6 +548,7 @@ typedef struct {
   long long batches;        /* handed to the caller */
   double wait_seconds;      /* the caller's time inside vx_sampler_next (all of it unthreaded) */
   double produce_seconds;   /* time spent making batches */
+  long long produced;       /* made so far (threaded: up to two more than batches) */
 } vx_sampler_stats;
 VX_API void vx_sampler_get_stats(vx_sampler *s, vx_sampler_stats *st);
 /* Stops the thread; the borrowed volumes may be released after it returns. */
@@ -673,6 +674,7 @@ typedef struct {
   int max_channels;         /* 320 */
   float overlap;            /* sliding-window overlap of validation (0.5) */
   int threaded_sampler;     /* 1: patches prepared on a host thread while the device trains */
+  int stop_after;           /* > 0: stop after this many epochs in this call (continue with resume) */
 } vx_train_options;
 VX_API void vx_train_options_init(vx_train_options *o);
 

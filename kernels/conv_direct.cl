@@ -165,3 +165,46 @@ __kernel void conv_bwd_weights(__global const float *xp, int xpoff, int N, int C
     }
   }
 }
+
+/* ---------------------------------------------------------------- shared by the direct families */
+
+/* floor(a / b) for b > 0 and any a. */
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* The general padding copy used by every direct kernel family (plain, strided, depthwise):
+ * dst[p][z][y][ph][j] = src[p][z - fz][y - fy][SP * j + ph - fx] inside src, else 0,
+ * for NP planes p (a plane = one (n, c) pair), Dp x Hp rows of SP phases of Wph values.
+ * Front offsets may be negative (a crop: a depth slab, or padding larger than the kernel span).
+ * SP > 1 splits each row by x parity (x mod SP) so a stride-SP kernel reads contiguous vectors.
+ * global: (Hp, Dp * NP). */
+__kernel void pad_general(__global const float *src, int soff, int D, int H, int W,
+                          __global float *dst, int doff, int Dp, int Hp, int Wph, int SP,
+                          int fz, int fy, int fx, int NP) {
+  int iy = get_global_id(0), zz = get_global_id(1);
+  if (iy >= Hp || zz >= Dp * NP) return;
+  int p = zz / Dp, iz = zz % Dp;
+  int sz = iz - fz, sy = iy - fy;
+  int inside = sz >= 0 && sz < D && sy >= 0 && sy < H;
+  __global float *row = dst + doff + (((size_t)p * Dp + iz) * Hp + iy) * (size_t)(Wph * SP);
+  __global const float *s = src + soff + (((size_t)p * D + (inside ? sz : 0)) * H + (inside ? sy : 0)) * W;
+  for (int ph = 0; ph < SP; ph++) {
+    __global float *d = row + ph * Wph;
+    /* x = SP*j + ph - fx lies in [0, W) for j in [j0, j1) */
+    int j0 = inside ? clamp(-floor_div(ph - fx, SP), 0, Wph) : Wph;
+    int j1 = inside ? clamp(-floor_div(ph - fx - W, SP), j0, Wph) : Wph;
+    for (int j = 0; j < j0; j++) d[j] = 0.0f;
+    for (int j = j0; j < j1; j++) d[j] = s[SP * j + ph - fx];
+    for (int j = j1; j < Wph; j++) d[j] = 0.0f;
+  }
+}
+
+/* out[i] (+)= sum over chunks q of part[q * count + i], q in order: the fixed-order second stage
+ * of the chunked weight-gradient reductions (deterministic, no atomics). global: (count). */
+__kernel void sum_partials(__global const float *part, int partoff, int nchunk, int count,
+                           __global float *out, int outoff, int accumulate) {
+  int i = get_global_id(0);
+  if (i >= count) return;
+  float s = 0.0f;
+  for (int q = 0; q < nchunk; q++) s += part[partoff + (size_t)q * count + i];
+  out[outoff + i] = accumulate ? out[outoff + i] + s : s;
+}

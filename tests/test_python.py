@@ -306,6 +306,8 @@ def test_loss():
         # Labels as [N, D, H, W] integers, as torch's cross_entropy takes them.
         close(f"dice_ce_loss {name} int labels [N, D, H, W]",
               np.float32(voxcl.dice_ce_loss(logits, labels[:, 0].astype(np.int64), **kw)), ref, **LOSS)
+    raises("dice_ce_loss labels of another shape", ValueError, voxcl.dice_ce_loss, rand(1, 3, 2, 2, 2),
+           np.zeros((1, 1, 2, 2, 3), np.float32))
     bad = np.zeros((1, 1, 2, 2, 2), np.float32)
     bad[0, 0, 1, 1, 1] = 3
     raises("dice_ce_loss label 3 of 3 classes", voxcl.VoxclError, voxcl.dice_ce_loss, rand(1, 3, 2, 2, 2), bad,
@@ -450,7 +452,7 @@ def test_nifti():
                status="VX_ERR_IO")
         raises("save_nifti like of other dims", ValueError, voxcl.save_nifti, os.path.join(tmp, "x.nii"),
                rand(2, 2, 2), like=f2)
-        raises("save_nifti of fractional... labels with 2 channels", ValueError, voxcl.save_nifti,
+        raises("save_nifti labels with 2 channels", ValueError, voxcl.save_nifti,
                os.path.join(tmp, "x.nii"), rand(2, 5, 4, 6), like=f2, labels=True)
         raises("save_nifti .txt", voxcl.VoxclError, voxcl.save_nifti, os.path.join(tmp, "x.txt"), rand(2, 2, 2),
                status="VX_ERR_INVALID_ARGUMENT")

@@ -144,7 +144,8 @@ def set_device(request=None, **options):
     with _default_lock:
         old, _default = _default, ctx
     if old is not None:
-        old.close()
+        with old.lock:  # not while a call of another thread still runs on it
+            old.close()
     return ctx
 
 

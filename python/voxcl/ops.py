@@ -276,6 +276,7 @@ def softmax_backward(x, grad_y, dim=1):
 def cat(tensors, dim=1):
     """torch.cat along channels (dim=1 only). Every array [N, Ci, ...] with the same N and
     spatial shape."""
+    tensors = list(tensors)
     xs = [_as_ncs(t, "cat") for t in tensors]
     if not xs:
         raise ValueError("cat: expected a non-empty list of arrays")
@@ -331,7 +332,11 @@ def _loss_args(logits, labels, ce_weight, dice_weight, include_background, smoot
     lab = f32(labels)
     if lab.ndim == np.ndim(logits) - 1:  # [N, ...] class indices, as torch's cross_entropy takes them
         lab = lab[:, None]
-    lab = lab.reshape(x.shape[0], 1, x.shape[2], 1, 1) if lab.size == x.shape[0] * x.shape[2] else lab
+    want = (np.shape(logits)[0], 1) + tuple(np.shape(logits)[2:])
+    if lab.shape != want:
+        raise ValueError(f"dice_ce_loss: labels have shape {np.shape(labels)}, expected {want} "
+                         f"(or without the 1) for logits {np.shape(logits)}")
+    lab = lab.reshape(x.shape[0], 1, x.shape[2], 1, 1)
     p = _lib.LossParams(float(ce_weight), float(dice_weight), int(bool(include_background)), float(smooth))
     return x, lab, p
 

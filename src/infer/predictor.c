@@ -86,7 +86,11 @@ vx_status vx_predictor_run(vx_predictor *p, const float *image, const int dims[3
   if (overlap < 0) overlap = p->overlap;
   vx_status st = vx_sliding_window_predict(image, p->C, dims, p->patch, p->K, overlap, mirror, patch_fn, p, probs,
                                            progress, user, err, errlen);
-  if (st != VX_OK && err && !err[0]) snprintf(err, errlen, "%s", vx_context_last_error(p->ctx));
+  /* the window's position comes from the sliding window; the device's reason from the context */
+  if (st != VX_OK && err && vx_context_last_error(p->ctx)[0]) {
+    size_t n = strlen(err);
+    if (n < errlen) snprintf(err + n, errlen - n, "%s%s", n ? ": " : "", vx_context_last_error(p->ctx));
+  }
   return st;
 }
 

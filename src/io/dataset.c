@@ -286,6 +286,7 @@ static vx_ds_case *add_case(vx_dataset *ds, const char *id, size_t idlen, int *c
 
 /* Sorts the cases by id and drops repeated ids (before any paths are attached). */
 static void sort_unique_cases(vx_dataset *ds) {
+  if (ds->ncases == 0) return;
   qsort(ds->cases, (size_t)ds->ncases, sizeof *ds->cases, cmp_case);
   int m = 0;
   for (int i = 0; i < ds->ncases; i++) {

@@ -24,4 +24,15 @@ vx_status vx_conv_direct_backward_data(vx_context *ctx, const vx_conv_geom *g, c
 vx_status vx_conv_direct_backward_weights(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *dy,
                                           vx_tensor *dw, int accumulate);
 
+/* Depthwise kernels (groups == C == O, stride 1; conv_depthwise.c): 0 from _fits when g is not
+ * depthwise or not even one padded plane fits the workspace. */
+int vx_conv_is_depthwise(const vx_conv_geom *g);
+int vx_conv_depthwise_fits(vx_context *ctx, const vx_conv_geom *g, int which);
+vx_status vx_conv_depthwise_forward(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *w,
+                                    vx_tensor *y, int accumulate);
+vx_status vx_conv_depthwise_backward_data(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *dy,
+                                          const vx_tensor *w, vx_tensor *dx, int accumulate);
+vx_status vx_conv_depthwise_backward_weights(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x,
+                                             const vx_tensor *dy, vx_tensor *dw, int accumulate);
+
 #endif

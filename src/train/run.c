@@ -385,7 +385,8 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   }
   float lr0 = tc.lr;
   int skipped = 0;
-  for (int epoch = start_epoch; epoch < o->epochs; epoch++) {
+  int end_epoch = o->stop_after > 0 && start_epoch + o->stop_after < o->epochs ? start_epoch + o->stop_after : o->epochs;
+  for (int epoch = start_epoch; epoch < end_epoch; epoch++) {
     double t0 = now(), loss_sum = 0;
     vx_sampler_stats s0, s1;
     vx_sampler_get_stats(sampler, &s0);

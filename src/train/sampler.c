@@ -45,7 +45,7 @@ struct vx_sampler {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int ready[2], held, next_fill, next_take, stop;
-  long long batches;
+  long long batches, produced;
   double wait_s, produce_s;
 };
 
@@ -265,6 +265,7 @@ static void make_batch(vx_sampler *s, int b) {
   double dt = now() - t0;
   pthread_mutex_lock(&s->mu);
   s->produce_s += dt;
+  s->produced++;
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -326,6 +327,7 @@ void vx_sampler_get_stats(vx_sampler *s, vx_sampler_stats *st) {
   if (!s) return;
   pthread_mutex_lock(&s->mu);
   st->batches = s->batches;
+  st->produced = s->produced;
   st->wait_seconds = s->wait_s;
   st->produce_seconds = s->produce_s;
   pthread_mutex_unlock(&s->mu);
