@@ -46,9 +46,9 @@
 #define K3 (KD * KH * KW)
 
 #if FLIP
-#define TAP(wc, kd, kh, kw) (wc)[K3 - 1 - (((kd) * KH + (kh)) * KW + (kw))]
+#define TAP(wc, kd, kh, kw) ((wc)[K3 - 1 - (((kd) * KH + (kh)) * KW + (kw))])
 #else
-#define TAP(wc, kd, kh, kw) (wc)[((kd) * KH + (kh)) * KW + (kw)]
+#define TAP(wc, kd, kh, kw) ((wc)[((kd) * KH + (kh)) * KW + (kw)])
 #endif
 
 static void store_vec(__global float *y, int ow0, int OW, float16 v, int accumulate) {

@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}; shift || true
 
 pkgs=(cmake ninja-build gcc pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev
-      libnifti2-dev zlib1g-dev libpng-dev libjansson-dev oclgrind clinfo)
+      libnifti2-dev zlib1g-dev libpng-dev libjansson-dev oclgrind clinfo ${VOXCL_EXTRA_PACKAGES:-})
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

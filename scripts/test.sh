@@ -9,6 +9,9 @@ jobs=$(nproc)
 export VOXCL_CACHE_DIR=$(mktemp -d /tmp/voxcl-test-cache.XXXXXX)
 trap 'rm -rf "$VOXCL_CACHE_DIR"' EXIT
 
+# The Python tests compare with PyTorch and nibabel (Debian's packages; skipped when absent).
+export VOXCL_EXTRA_PACKAGES="python3-numpy python3-nibabel python3-torch"
+
 echo "== build (Release)"
 "$here/scripts/setup.sh" "$here/build"
 echo "== tests (Release)"

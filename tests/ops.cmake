@@ -9,6 +9,6 @@ if(TARGET test_ops)
     add_test(NAME ops_oclgrind
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/oclgrind_run.sh ${CMAKE_CURRENT_BINARY_DIR}/ops_oclgrind.log
                      $<TARGET_FILE:test_ops> --small)
-    set_tests_properties(ops_oclgrind PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77 LABELS "ops;oclgrind")
+    set_tests_properties(ops_oclgrind PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77 LABELS "ops;oclgrind")
   endif()
 endif()

@@ -9,3 +9,9 @@ if(NOT VOXCL_SANITIZE)
     ENVIRONMENT "VOXCL_LIBRARY=$<TARGET_FILE:voxcl>;VOXCL_CACHE_DIR=${CMAKE_CURRENT_BINARY_DIR}/python_kernel_cache"
     SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "python")
 endif()
+
+if(NOT VOXCL_SANITIZE)
+  add_test(NAME python_predict COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/test_python_predict.py $<TARGET_FILE:voxcl_cli>)
+  set_tests_properties(python_predict PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "VOXCL_LIBRARY=$<TARGET_FILE:voxcl>")
+endif()

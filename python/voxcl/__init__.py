@@ -21,8 +21,9 @@ from .nifti import load_nifti, save_nifti
 from .ops import *  # noqa: F401,F403
 from .ops import __all__ as _ops_all
 from .optim import adam_step, sgd_step
+from .predict import Predictor, predict
 
 __version__ = "0.1.0"
 
 __all__ = ["VoxclError", "Context", "Session", "devices", "get_context", "set_device", "has_function",
-           "library_path", "load_nifti", "save_nifti", "adam_step", "sgd_step"] + list(_ops_all)
+           "library_path", "load_nifti", "save_nifti", "adam_step", "sgd_step", "Predictor", "predict"] + list(_ops_all)

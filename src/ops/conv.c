@@ -119,17 +119,25 @@ static vx_status make_geom(vx_context *ctx, const char *op, const vx_tensor *x, 
   return VX_OK;
 }
 
-/* VOXCL_CONV_ALGO=gemm|direct forces an algorithm where it applies; default: direct when it fits. */
-static int use_direct(vx_context *ctx, const vx_conv_geom *g, int which) {
-  const char *a = getenv("VOXCL_CONV_ALGO");
-  if (a && !strcmp(a, "gemm")) return 0;
-  return vx_conv_direct_fits(ctx, g, which);
-}
-
 static int is_pointwise(const vx_conv_geom *g) {
   for (int i = 0; i < 3; i++)
     if (g->k[i] != 1 || g->s[i] != 1 || g->p[i] != 0) return 0;
   return 1;
+}
+
+typedef enum { ALGO_GEMM, ALGO_DIRECT, ALGO_DEPTHWISE } conv_algo;
+
+/* The algorithm for pass 'which' (0 forward, 1 data gradient, 2 weight gradient) of g: see the
+ * top of this file. VOXCL_CONV_ALGO narrows the choice to one family (GEMM where it does not
+ * apply); any other value, or none, is the heuristic. */
+static conv_algo choose_algo(vx_context *ctx, const vx_conv_geom *g, int which) {
+  const char *a = getenv("VOXCL_CONV_ALGO");
+  int only_gemm = a && !strcmp(a, "gemm"), only_direct = a && !strcmp(a, "direct"),
+      only_depthwise = a && !strcmp(a, "depthwise");
+  if (only_gemm) return ALGO_GEMM;
+  if (!only_direct && vx_conv_depthwise_fits(ctx, g, which)) return ALGO_DEPTHWISE;
+  if (!only_depthwise && !is_pointwise(g) && vx_conv_direct_fits(ctx, g, which)) return ALGO_DIRECT;
+  return ALGO_GEMM;
 }
 
 /* Output voxels per im2col chunk: whole output z-slices when they fit the budget. */
@@ -177,7 +185,9 @@ static vx_status conv_fwd(vx_context *ctx, const vx_conv_geom *g, const vx_tenso
                           int accumulate) {
   vx_status st = VX_OK;
   size_t lda = (size_t)g->Cg * g->K3;
-  if (!is_pointwise(g) && use_direct(ctx, g, 0)) return vx_conv_direct_forward(ctx, g, x, w, y, accumulate);
+  conv_algo algo = choose_algo(ctx, g, 0);
+  if (algo == ALGO_DEPTHWISE) return vx_conv_depthwise_forward(ctx, g, x, w, y, accumulate);
+  if (algo == ALGO_DIRECT) return vx_conv_direct_forward(ctx, g, x, w, y, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
@@ -208,7 +218,9 @@ static vx_status conv_bwd_data(vx_context *ctx, const vx_conv_geom *g, const vx_
                                vx_tensor *dx, int accumulate) {
   vx_status st = VX_OK;
   size_t lda = (size_t)g->Cg * g->K3;
-  if (!is_pointwise(g) && use_direct(ctx, g, 1)) return vx_conv_direct_backward_data(ctx, g, dy, w, dx, accumulate);
+  conv_algo algo = choose_algo(ctx, g, 1);
+  if (algo == ALGO_DEPTHWISE) return vx_conv_depthwise_backward_data(ctx, g, dy, w, dx, accumulate);
+  if (algo == ALGO_DIRECT) return vx_conv_direct_backward_data(ctx, g, dy, w, dx, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
@@ -240,7 +252,9 @@ static vx_status conv_bwd_weights(vx_context *ctx, const vx_conv_geom *g, const 
   vx_status st = VX_OK;
   size_t ldw = (size_t)g->Cg * g->K3;
   int first = !accumulate;
-  if (!is_pointwise(g) && use_direct(ctx, g, 2)) return vx_conv_direct_backward_weights(ctx, g, x, dy, dw, accumulate);
+  conv_algo algo = choose_algo(ctx, g, 2);
+  if (algo == ALGO_DEPTHWISE) return vx_conv_depthwise_backward_weights(ctx, g, x, dy, dw, accumulate);
+  if (algo == ALGO_DIRECT) return vx_conv_direct_backward_weights(ctx, g, x, dy, dw, accumulate);
   if (is_pointwise(g)) {
     for (int n = 0; n < g->N && st == VX_OK; n++, first = 0)
       for (int grp = 0; grp < g->G && st == VX_OK; grp++)
