@@ -1,4 +1,4 @@
-/* NIfTI volumes in and out: .nii, .nii.gz and .hdr/.img pairs, NIfTI-1 and NIfTI-2.
+/* NIfTI volumes in (the writer is nifti_write.c): .nii, .nii.gz and .hdr/.img pairs, NIfTI-1 and NIfTI-2.
  *
  * nifticlib is lenient: it zero-fills data that a truncated file or a broken gzip stream does
  * not hold, "fixes" impossible dimensions and accepts a wrong magic string. So the reader
@@ -26,26 +26,14 @@
 #include <nifti2_io.h>
 #include <zlib.h>
 
-#include "voxcl.h"
+#include "io/nifti_internal.h"
 
 _Static_assert(sizeof(nifti_1_header) == 348, "nifti_1_header must be 348 bytes");
 _Static_assert(sizeof(nifti_2_header) == 540, "nifti_2_header must be 540 bytes");
 
-struct vx_volume {
-  int dims[4];        /* nx, ny, nz, channels */
-  float spacing[3];   /* mm */
-  double affine[16];  /* voxel -> world, row-major */
-  int datatype;       /* NIfTI DT_* code of the file read (DT_FLOAT32 for created volumes) */
-  int version;        /* NIfTI-1 or -2 (1 for created volumes) */
-  nifti_image *hdr;   /* header fields and transforms; no data, no extensions */
-  float *data;        /* [C, Z, Y, X], x fastest */
-};
-
 /* ---------------------------------------------------------------- helpers */
 
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
+vx_status vx_nifti_fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
   if (errbuf && errlen) {
     va_list ap;
     va_start(ap, fmt);
@@ -55,7 +43,7 @@ static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt
   return st;
 }
 
-static int ends_with(const char *s, const char *suffix) {
+int vx_nifti_ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
   if (m > n) return 0;
   for (size_t i = 0; i < m; i++) {
@@ -139,7 +127,7 @@ static int is_file(const char *p) {
 /* The other file of a .hdr/.img pair: swap the stem's extension, keep or drop ".gz" as found. */
 static char *pair_partner(const char *path, const char *want_ext) {
   size_t n = strlen(path);
-  int gz = ends_with(path, ".gz");
+  int gz = vx_nifti_ends_with(path, ".gz");
   size_t stem = n - 4 - (gz ? 3 : 0);
   char *cand = malloc(stem + 8);
   if (!cand) return NULL;
@@ -161,23 +149,23 @@ static char *pair_partner(const char *path, const char *want_ext) {
 
 static vx_status resolve_names(const char *path, nifti_names *n, char *errbuf, size_t errlen) {
   memset(n, 0, sizeof *n);
-  if (ends_with(path, ".nii") || ends_with(path, ".nii.gz")) {
+  if (vx_nifti_ends_with(path, ".nii") || vx_nifti_ends_with(path, ".nii.gz")) {
     n->hdr = dup_string(path);
     n->img = n->hdr;
     n->onefile = 1;
-  } else if (ends_with(path, ".hdr") || ends_with(path, ".hdr.gz")) {
+  } else if (vx_nifti_ends_with(path, ".hdr") || vx_nifti_ends_with(path, ".hdr.gz")) {
     n->hdr = dup_string(path);
     n->img = n->hdr ? pair_partner(path, ".img") : NULL;
-  } else if (ends_with(path, ".img") || ends_with(path, ".img.gz")) {
+  } else if (vx_nifti_ends_with(path, ".img") || vx_nifti_ends_with(path, ".img.gz")) {
     n->img = dup_string(path);
     n->hdr = n->img ? pair_partner(path, ".hdr") : NULL;
   } else {
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                 "%s: file name: expected an extension .nii, .nii.gz, .hdr, .hdr.gz, .img or .img.gz", path);
   }
   if (!n->hdr || !n->img) {
     names_free(n);
-    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
   return VX_OK;
 }
@@ -239,18 +227,18 @@ static vx_status open_for_reading(const char *path, const char *what, zstream *z
   z->path = path;
   struct stat st;
   if (stat(path, &st) != 0)
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
   if (S_ISDIR(st.st_mode))
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
   *size = (int64_t)st.st_size;
   FILE *f = fopen(path, "rb");
   unsigned char magic[2] = {0, 0};
-  if (!f) return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+  if (!f) return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
   z->compressed = fread(magic, 1, 2, f) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
   fclose(f);
   z->gz = gzopen(path, "rb");
   if (!z->gz)
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
                 errno ? strerror(errno) : "out of memory");
   gzbuffer(z->gz, 1u << 17);
   return VX_OK;
@@ -285,18 +273,18 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   size_t got = zs_read(&z, raw, sizeof raw);
   gzclose(z.gz);
   if (h->header_file_size == 0)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
   /* a stream broken further on may show already (zlib reads ahead): here only a header that
    * is not all there counts; the voxel reader reports the rest */
   char cut[200];
   if (z.broken)
     snprintf(cut, sizeof cut, "header: gzip stream %s (zlib: %s)", z.broken == 1 ? "breaks off" : "is corrupt", z.msg);
   else snprintf(cut, sizeof cut, "header truncated");
-  if (z.compressed && !ends_with(path, ".gz"))
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
+  if (z.compressed && !vx_nifti_ends_with(path, ".gz"))
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   if (got < 4)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI header needs 348 bytes, the file holds %zu", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI header needs 348 bytes, the file holds %zu", path,
                 cut, got);
 
   int32_t sizeof_hdr;
@@ -304,13 +292,13 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   if (sizeof_hdr == 348 || bswap32(sizeof_hdr) == 348) h->version = 1;
   else if (sizeof_hdr == 540 || bswap32(sizeof_hdr) == 540) h->version = 2;
   else
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: sizeof_hdr: expected 348 (NIfTI-1) or 540 (NIfTI-2) in either byte order, found %d", path,
                 (int)sizeof_hdr);
   h->swapped = sizeof_hdr != 348 && sizeof_hdr != 540;
   size_t need = h->version == 1 ? 348 : 540;
   if (got < need)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI-%d header needs %zu bytes, the file holds %zu", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI-%d header needs %zu bytes, the file holds %zu", path,
                 cut, h->version, need, got);
 
   const char *magic;
@@ -324,7 +312,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
       snprintf(shown, sizeof shown, "%.4s", magic);
       for (char *c = shown; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
-      return fail(errbuf, errlen, VX_ERR_FORMAT,
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                   "%s: magic: expected \"n+1\" (single file) or \"ni1\" (.hdr/.img) for NIfTI-1, found \"%s\"%s",
                   path, shown, shown[0] == 0 ? " (Analyze 7.5 is not supported)" : "");
     }
@@ -343,7 +331,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
       snprintf(shown, sizeof shown, "%.3s", magic);
       for (char *c = shown; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
-      return fail(errbuf, errlen, VX_ERR_FORMAT,
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                   "%s: magic: expected \"n+2\\0\\r\\n\\032\\n\" or \"ni2\\0\\r\\n\\032\\n\" for NIfTI-2, found \"%s...\"",
                   path, shown);
     }
@@ -353,40 +341,40 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   }
   h->onefile = magic[1] == '+';
   if (h->onefile != expect_onefile)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: magic: \"%.3s\" means %s, but the file name says %s", path, magic,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: magic: \"%.3s\" means %s, but the file name says %s", path, magic,
                 h->onefile ? "a single .nii file" : "a .hdr/.img pair", expect_onefile ? ".nii" : ".hdr/.img");
 
   if (h->dim[0] < 1 || h->dim[0] > 7)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[0]: expected 1..7 (number of dimensions), found %lld", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[0]: expected 1..7 (number of dimensions), found %lld", path,
                 (long long)h->dim[0]);
   int64_t nvox = 1;
   for (int i = 1; i <= h->dim[0]; i++) {
     if (h->dim[i] < 1)
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld (dim[0] = %lld)", path, i,
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld (dim[0] = %lld)", path, i,
                   (long long)h->dim[i], (long long)h->dim[0]);
     if ((i <= 3 && h->dim[i] > INT_MAX) || nvox > INT64_MAX / 8 / h->dim[i])
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: %lld makes the volume impossibly large", path, i,
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: %lld makes the volume impossibly large", path, i,
                   (long long)h->dim[i]);
     nvox *= h->dim[i];
   }
   int64_t channels = 1; /* dims 4..7 all become channels */
   for (int i = 4; i <= h->dim[0]; i++) channels *= h->dim[i];
   if (channels > INT_MAX || (uint64_t)nvox > SIZE_MAX / sizeof(float))
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
                 (long long)nvox);
   for (int i = (int)h->dim[0] + 1; i < 8; i++) h->dim[i] = 1; /* unused: ignored, as the standard says */
   h->nvox = nvox;
 
   h->nbyper = datatype_size(h->datatype);
   if (h->nbyper == 0)
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: datatype: expected a real type (uint8, int8, int16, uint16, int32, uint32, int64, uint64, "
                 "float32, float64), found %d (%s)",
                 path, h->datatype, datatype_name(h->datatype));
 
   int64_t min_offset = h->onefile ? (int64_t)need : 0;
   if (!(vox_offset_raw >= (double)min_offset) || vox_offset_raw != floor(vox_offset_raw) || vox_offset_raw > 1e15)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: expected a whole number >= %lld, found %.17g", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: expected a whole number >= %lld, found %.17g", path,
                 (long long)min_offset, vox_offset_raw);
   h->vox_offset = (int64_t)vox_offset_raw;
   return VX_OK;
@@ -407,17 +395,17 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   snprintf(what, sizeof what, "header (dim %s, datatype %s) needs %lld bytes after vox_offset %lld", dims,
            datatype_name(h->datatype), (long long)nbytes, (long long)h->vox_offset);
   int compressed = z.compressed;
-  if (compressed && !ends_with(path, ".gz")) {
+  if (compressed && !vx_nifti_ends_with(path, ".gz")) {
     gzclose(z.gz);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   }
   if (!compressed && file_size - h->vox_offset < nbytes) { /* known before reading anything */
     gzclose(z.gz);
     if (file_size <= h->vox_offset)
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); %s",
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); %s",
                   path, (long long)h->vox_offset, (long long)file_size, what);
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the file holds %lld (%lld bytes in all)", path,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the file holds %lld (%lld bytes in all)", path,
                 what, (long long)(file_size - h->vox_offset), (long long)file_size);
   }
 
@@ -429,7 +417,7 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   unsigned char *buf = malloc(cap ? cap : 1);
   if (!buf) {
     gzclose(z.gz);
-    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
   }
   while (skipped == h->vox_offset) {
     size_t want = cap - have, g = zs_read(&z, buf + have, want);
@@ -440,7 +428,7 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
     if (!nb) {
       free(buf);
       gzclose(z.gz);
-      return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
     }
     buf = nb;
     cap = ncap;
@@ -451,17 +439,17 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   int64_t total = skipped + (int64_t)have + trailing;
   if (skipped < h->vox_offset && !z.broken) {
     free(buf);
-    return fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: vox_offset: %lld is at or past the end of the decompressed stream (%lld bytes); %s", path,
                 (long long)h->vox_offset, (long long)skipped, what);
   }
   if (z.broken || have < (size_t)nbytes) {
     free(buf);
     if (z.broken)
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %sgzip stream %s (zlib: %s) after %lld decompressed bytes; %s", path,
+      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %sgzip stream %s (zlib: %s) after %lld decompressed bytes; %s", path,
                   have < (size_t)nbytes ? "data truncated: " : "", z.broken == 1 ? "breaks off" : "is corrupt", z.msg,
                   (long long)total, what);
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the %s holds %zu", path, what,
+    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the %s holds %zu", path, what,
                 compressed ? "decompressed stream" : "file", have);
   }
   *out = buf;
@@ -538,7 +526,7 @@ static void set_geometry(vx_volume *v) {
 vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (out) *out = NULL;
-  if (!path || !out) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_volume_read: path or out is NULL");
+  if (!path || !out) return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_volume_read: path or out is NULL");
 
   nifti_names names;
   vx_status st = resolve_names(path, &names, errbuf, errlen);
@@ -552,7 +540,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   if (!names.onefile && !is_file(names.img)) {
     struct stat sb;
     int missing = stat(names.img, &sb) != 0;
-    st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open image file (for header %s): %s", names.img, names.hdr,
+    st = vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open image file (for header %s): %s", names.img, names.hdr,
               missing ? strerror(errno) : "it is a directory");
     goto done;
   }
@@ -561,7 +549,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   nifti_set_debug_level(0);
   nifti_image *nim = nifti_image_read(names.hdr, 0);
   if (!nim) {
-    st = fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: nifticlib cannot read it although its fields look valid",
+    st = vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: nifticlib cannot read it although its fields look valid",
               names.hdr);
     goto done;
   }
@@ -570,7 +558,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   for (int i = 1; i <= h.dim[0] && agree; i++) agree = nim->dim[i] == h.dim[i];
   if (!agree) {
     char a[96], b[96];
-    st = fail(errbuf, errlen, VX_ERR_FORMAT,
+    st = vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
               "%s: header: nifticlib reads dim %s datatype %d, the header bytes say dim %s datatype %d", names.hdr,
               dims_string(nim->dim, a, sizeof a), nim->datatype, dims_string(h.dim, b, sizeof b), h.datatype);
     nifti_image_free(nim);
@@ -608,7 +596,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
     free(data);
     free(v);
     nifti_image_free(nim);
-    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld floats", path, (long long)h.nvox);
+    st = vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld floats", path, (long long)h.nvox);
     goto done;
   }
   v->dims[0] = (int)h.dim[1];
@@ -712,201 +700,3 @@ void vx_volume_affine(const vx_volume *v, double m[16]) {
 
 int vx_volume_datatype(const vx_volume *v) { return v ? v->datatype : 0; }
 
-/* ---------------------------------------------------------------- writing */
-
-/* Creates a fresh, empty temporary file beside 'path' whose name ends like path's. */
-static char *make_temp_name(const char *path, char *errbuf, size_t errlen, vx_status *st) {
-  static atomic_uint counter;
-  const char *slash = strrchr(path, '/');
-  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-  const char *base = path + dirlen;
-  size_t len = dirlen + strlen(base) + 64;
-  char *tmp = malloc(len);
-  if (!tmp) {
-    *st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    return NULL;
-  }
-  for (int attempt = 0; attempt < 100; attempt++) {
-    unsigned k = atomic_fetch_add(&counter, 1u);
-    snprintf(tmp, len, "%.*s.voxcl-tmp-%ld-%u-%s", (int)dirlen, path, (long)getpid(), k, base);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd >= 0) {
-      close(fd);
-      return tmp;
-    }
-    if (errno != EEXIST) {
-      *st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file %s: %s", path, tmp, strerror(errno));
-      free(tmp);
-      return NULL;
-    }
-  }
-  *st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot find a free temporary file name", path);
-  free(tmp);
-  return NULL;
-}
-
-/* Writes header, extender and voxels through zlib ("T": uncompressed), checking every call:
- * nifti_image_write returns nothing and prints its errors, so nifticlib only makes the header. */
-static vx_status write_file(const char *final_path, const char *tmp, int compress, nifti_image *nim,
-                            const void *bytes, char *errbuf, size_t errlen) {
-  int v2 = nim->nifti_type == NIFTI_FTYPE_NIFTI2_1;
-  union {
-    nifti_1_header h1;
-    nifti_2_header h2;
-  } hdr;
-  size_t hsize = v2 ? sizeof hdr.h2 : sizeof hdr.h1;
-  nim->iname_offset = (int64_t)hsize + 4; /* 352 or 544: header, then an empty extender */
-  int rc = v2 ? nifti_convert_nim2n2hdr(nim, &hdr.h2) : nifti_convert_nim2n1hdr(nim, &hdr.h1);
-  if (rc != 0) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: nifticlib cannot make the header", final_path);
-  if (v2) memcpy(hdr.h2.magic, "n+2\0\r\n\032\n", 8); /* nifticlib 3.0.1 leaves the tail 0 */
-  gzFile gz = gzopen(tmp, compress ? "wb6" : "wbT");
-  if (!gz)
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s for writing: %s", final_path, tmp,
-                errno ? strerror(errno) : "out of memory");
-  gzbuffer(gz, 1u << 17);
-  static const unsigned char extender[4] = {0, 0, 0, 0};
-  int ok = gzwrite(gz, &hdr, (unsigned)hsize) == (int)hsize && gzwrite(gz, extender, 4) == 4;
-  size_t nbytes = (size_t)nim->nvox * (size_t)nim->nbyper, at = 0;
-  while (ok && at < nbytes) {
-    size_t chunk = nbytes - at < ((size_t)1 << 30) ? nbytes - at : (size_t)1 << 30;
-    ok = gzwrite(gz, (const unsigned char *)bytes + at, (unsigned)chunk) == (int)chunk;
-    at += chunk;
-  }
-  char msg[160] = "";
-  if (!ok) {
-    int err = Z_OK;
-    const char *m = gzerror(gz, &err);
-    snprintf(msg, sizeof msg, "%s", err == Z_ERRNO ? strerror(errno) : (m && *m ? m : "zlib error"));
-  }
-  int closed = gzclose(gz); /* flushes: the last bytes may fail only here */
-  if (ok && closed != Z_OK) {
-    ok = 0;
-    snprintf(msg, sizeof msg, "%s", closed == Z_ERRNO ? strerror(errno) : "zlib error on close");
-  }
-  if (!ok) return fail(errbuf, errlen, VX_ERR_IO, "%s: writing %s failed: %s", final_path, tmp, msg);
-  return VX_OK;
-}
-
-static vx_status flush_to_disk(const char *final_path, const char *tmp, char *errbuf, size_t errlen) {
-  int fd = open(tmp, O_RDONLY);
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot flush %s to disk: %s", final_path, tmp, strerror(e));
-  }
-  close(fd);
-  return VX_OK;
-}
-
-/* data: [channels, nz, ny, nx]; as_labels: the smallest unsigned type, else float32. */
-static vx_status write_volume(const char *path, const vx_volume *like, const float *data, int channels,
-                              int as_labels, char *errbuf, size_t errlen) {
-  if (errbuf && errlen) errbuf[0] = 0;
-  if (!path || !like || !data || channels < 1)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: path, like or data is NULL or channels < 1",
-                path ? path : "(null)");
-  if (!ends_with(path, ".nii") && !ends_with(path, ".nii.gz"))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: file name: expected an extension .nii or .nii.gz", path);
-  struct stat sb;
-  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: it is a directory", path);
-  int64_t nx = like->dims[0], ny = like->dims[1], nz = like->dims[2];
-  if (nx < 1 || ny < 1 || nz < 1 || (uint64_t)(nx * ny * nz) > SIZE_MAX / 8 / (uint64_t)channels)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: %lldx%lldx%lld voxels x %d channels is too large",
-                path, (long long)nx, (long long)ny, (long long)nz, channels);
-  int64_t nvox = nx * ny * nz * channels;
-
-  int dt = DT_FLOAT32;
-  const void *bytes = data;
-  void *label_buf = NULL;
-  if (as_labels) {
-    double maxv = 0;
-    for (int64_t i = 0; i < nvox; i++) {
-      double x = data[i];
-      if (!(x > -0.5) || !(x < 4294967295.5)) /* also NaN */
-        return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
-                    "%s: labels: value %g at voxel %lld is not an integer in 0..4294967295", path, x, (long long)i);
-      if (x > maxv) maxv = x;
-    }
-    uint64_t top = (uint64_t)floor(maxv + 0.5);
-    dt = top < 256 ? DT_UINT8 : top < 65536 ? DT_UINT16 : DT_UINT32;
-    size_t label_bytes = (size_t)nvox * (dt == DT_UINT8 ? 1u : dt == DT_UINT16 ? 2u : 4u);
-    label_buf = malloc(label_bytes);
-    if (!label_buf) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
-    for (int64_t i = 0; i < nvox; i++) {
-      uint32_t u = (uint32_t)floor((double)data[i] + 0.5);
-      if (dt == DT_UINT8) ((uint8_t *)label_buf)[i] = (uint8_t)u;
-      else if (dt == DT_UINT16) ((uint16_t *)label_buf)[i] = (uint16_t)u;
-      else ((uint32_t *)label_buf)[i] = u;
-    }
-    bytes = label_buf;
-  }
-
-  vx_status st = VX_OK;
-  char *tmp = NULL;
-  nifti_image *nim = nifti_copy_nim_info(like->hdr);
-  if (!nim) {
-    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot copy the header", path);
-    goto done;
-  }
-  nifti_free_extensions(nim);
-  /* geometry (pixdim, qform, sform, units) stays exactly as in 'like'; the rest describes 'data' */
-  nim->ndim = nim->dim[0] = channels > 1 ? 4 : 3;
-  nim->nx = nim->dim[1] = nx;
-  nim->ny = nim->dim[2] = ny;
-  nim->nz = nim->dim[3] = nz;
-  nim->nt = nim->dim[4] = channels;
-  nim->nu = nim->dim[5] = nim->nv = nim->dim[6] = nim->nw = nim->dim[7] = 1;
-  if (channels > 1 && !(nim->pixdim[4] > 0)) nim->dt = nim->pixdim[4] = 1;
-  nim->nvox = nvox;
-  nim->datatype = dt;
-  nifti_datatype_sizes(dt, &nim->nbyper, &nim->swapsize);
-  nim->scl_slope = 0;
-  nim->scl_inter = 0;
-  nim->cal_min = nim->cal_max = 0;
-  nim->intent_code = as_labels ? NIFTI_INTENT_LABEL : NIFTI_INTENT_NONE;
-  nim->intent_p1 = nim->intent_p2 = nim->intent_p3 = 0;
-  memset(nim->intent_name, 0, sizeof nim->intent_name);
-  memset(nim->descrip, 0, sizeof nim->descrip);
-  snprintf(nim->descrip, sizeof nim->descrip, "voxcl %s", as_labels ? "labels" : "float32");
-  int like_v2 = like->version == 2;
-  int needs_v2 = nx > 32767 || ny > 32767 || nz > 32767 || channels > 32767;
-  nim->nifti_type = like_v2 || needs_v2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
-
-  tmp = make_temp_name(path, errbuf, errlen, &st);
-  if (!tmp) goto done;
-  st = write_file(path, tmp, ends_with(path, ".gz"), nim, bytes, errbuf, errlen);
-  if (st == VX_OK) st = flush_to_disk(path, tmp, errbuf, errlen);
-  if (st == VX_OK && rename(tmp, path) != 0)
-    st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-  if (st == VX_OK) {
-    /* make the rename itself durable; a failure here leaves a complete file either way */
-    char *dir = dup_string(path);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    if (dir) {
-      if (slash) slash[slash == dir ? 1 : 0] = 0;
-      int fd = open(slash ? dir : ".", O_RDONLY);
-      if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-      }
-      free(dir);
-    }
-  }
-done:
-  if (tmp && st != VX_OK) unlink(tmp);
-  free(tmp);
-  if (nim) nifti_image_free(nim);
-  free(label_buf);
-  return st;
-}
-
-vx_status vx_volume_write_like(const char *path, const vx_volume *like, const float *data, int as_labels,
-                               char *errbuf, size_t errlen) {
-  return write_volume(path, like, data, 1, as_labels, errbuf, errlen);
-}
-
-vx_status vx_volume_write_float(const char *path, const vx_volume *like, const float *data, int channels,
-                                char *errbuf, size_t errlen) {
-  return write_volume(path, like, data, channels, 0, errbuf, errlen);
-}
