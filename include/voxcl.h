@@ -690,6 +690,21 @@ typedef struct {
 VX_API vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_train_callbacks *cb,
                               char *errbuf, size_t errlen);
 
+/* ---------------------------------------------------------------- architecture descriptions */
+typedef struct {
+  char name[64];     /* "encoder.0.0.conv", PyTorch-style paths */
+  char type[32];     /* "conv3d", "instance_norm+lrelu", ... */
+  char detail[96];   /* "32->64 k3 s2 p1" */
+  int out_shape[4];  /* C, D, H, W for batch 1 */
+  size_t params;
+} vx_layer_info;
+/* Every layer of 'model' ("unet3d": nnU-Net's 3d_fullres layout, 32 base channels doubling to
+ * 320, 4 levels; "uxnet": 3D UX-Net) for the given channels, classes and patch, computed without
+ * allocating device memory. *layers is malloc'ed (vx_free). */
+VX_API vx_status vx_model_describe(const char *model, int in_channels, int classes, const int patch[3],
+                                   vx_layer_info **layers, int *count, size_t *parameters, char *errbuf,
+                                   size_t errlen);
+
 /* ---------------------------------------------------------------- prediction with a trained model */
 /* A model folder as `voxcl train` writes it: plan.json (patch, channels and their
  * normalisation, labels, overlap) and model.safetensors (weights + network configuration). */

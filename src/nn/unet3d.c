@@ -152,7 +152,12 @@ void vx_unet3d_destroy(vx_unet3d *net) {
   free(net);
 }
 
-size_t vx_unet3d_parameter_count(const vx_unet3d *net) { return net->params.count; }
+/* The learnable values, without the alignment gaps between tensors in the flat buffer. */
+size_t vx_unet3d_parameter_count(const vx_unet3d *net) {
+  size_t n = 0;
+  for (int i = 0; i < net->params.n; i++) n += net->params.decl[i].numel;
+  return n;
+}
 vx_tensor *vx_unet3d_output(vx_unet3d *net) { return net->logits; }
 vx_tensor *vx_unet3d_parameters(vx_unet3d *net) { return net->params.flat; }
 vx_tensor *vx_unet3d_gradients(vx_unet3d *net) { return net->params.flat_grad; }
