@@ -115,10 +115,14 @@ static json_t *row(const char *name, const char *pass, double ms, double work, i
   return j;
 }
 
+static int bench_models(int argc, char **argv);
+
 int vx_cli_bench(int argc, char **argv) {
   const char *json_path = NULL, *device = NULL, *only = NULL;
+  if (argc >= 2 && !strcmp(argv[1], "models")) return bench_models(argc, argv);
   if (argc < 2 || strcmp(argv[1], "ops")) {
-    fprintf(stderr, "usage: voxcl bench ops [--only SUBSTRING] [--json FILE] [--device D]\n");
+    fprintf(stderr, "usage: voxcl bench ops [--only SUBSTRING] [--json FILE] [--device D]\n"
+                    "       voxcl bench models [--sizes 64,96] [--base C] [--levels L] [--steps N] [--json FILE] [--device D]\n");
     return 2;
   }
   for (int i = 2; i < argc; i++) {
@@ -220,4 +224,102 @@ int vx_cli_bench(int argc, char **argv) {
   }
   vx_context_destroy(ctx);
   return 0;
+}
+
+/* voxcl bench models: a training step (forward, Dice + CE, backward, Adam) and an inference of
+ * the 3D U-Net at each patch size, with the device memory the network holds and the context's
+ * peak. The figures to put next to bench/peers/pytorch_unet.py. */
+static int bench_models(int argc, char **argv) {
+  const char *json_path = NULL, *device = NULL;
+  int sizes[8] = {64, 96}, nsizes = 2, base = 16, levels = 4, steps = 5;
+  for (int i = 2; i < argc; i++) {
+    const char *v;
+    if ((v = vx_cli_opt(argc, argv, &i, "--json"))) json_path = v;
+    else if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
+    else if ((v = vx_cli_opt(argc, argv, &i, "--base"))) base = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--levels"))) levels = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--steps"))) steps = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--sizes"))) {
+      nsizes = 0;
+      for (char *p = (char *)v; *p && nsizes < 8; p++) {
+        sizes[nsizes++] = (int)strtol(p, &p, 10);
+        if (!*p) break;
+      }
+    } else { fprintf(stderr, "voxcl bench models: unknown option '%s'\n", argv[i]); return 2; }
+  }
+  char err[8192];
+  vx_context_options o = {0};
+  o.device = device;
+  vx_context *ctx;
+  vx_status st = vx_context_create(&o, &ctx, err, sizeof err);
+  if (st != VX_OK) return vx_cli_error(st, err);
+  const vx_device_info *d = vx_context_device(ctx);
+  printf("device %d:%d %s; 3D U-Net %d levels, base %d, 1 -> 3 classes, batch 1, Adam, Dice + CE\n", d->platform,
+         d->device, d->name, levels, base);
+  json_t *rows = json_array();
+  for (int k = 0; k < nsizes && st == VX_OK; k++) {
+    int S = sizes[k], shape[5] = {1, 1, S, S, S};
+    vx_unet3d_config cfg;
+    vx_unet3d_config_init(&cfg);
+    cfg.base_channels = base;
+    cfg.levels = levels;
+    vx_unet3d *net = NULL;
+    vx_trainer *tr = NULL;
+    vx_tensor *x = NULL, *y = NULL;
+    vx_context_stats s0;
+    vx_context_get_stats(ctx, &s0);
+    st = vx_unet3d_create(ctx, &cfg, shape, &net);
+    if (st == VX_OK) st = vx_trainer_create(net, NULL, &tr);
+    if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
+    if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
+    size_t n = (size_t)S * S * S;
+    float *h = malloc(n * sizeof(float)), *l = malloc(n * sizeof(float));
+    if (st == VX_OK && h && l) {
+      vx_synth_case(7, S, S, S, h, l);
+      st = vx_tensor_upload(x, h);
+      if (st == VX_OK) st = vx_tensor_upload(y, l);
+    }
+    free(h);
+    free(l);
+    double t_step = 0, t_inf = 0;
+    float loss;
+    for (int i = -1; i < steps && st == VX_OK; i++) { /* i = -1: warm-up (kernel builds) */
+      double t0 = now();
+      st = vx_trainer_step(tr, x, y, 1e-4f, &loss);
+      if (st == VX_OK) st = vx_context_finish(ctx);
+      if (i >= 0) t_step += (now() - t0) / steps;
+    }
+    for (int i = -1; i < steps && st == VX_OK; i++) {
+      double t0 = now();
+      st = vx_unet3d_forward(net, x);
+      if (st == VX_OK) st = vx_context_finish(ctx);
+      if (i >= 0) t_inf += (now() - t0) / steps;
+    }
+    vx_context_stats s1;
+    vx_context_get_stats(ctx, &s1);
+    if (st == VX_OK) {
+      double mib_net = vx_unet3d_device_bytes(net) / 1048576.0, mib_peak = s1.device_bytes_peak / 1048576.0;
+      printf("  %3d^3: training step %8.1f ms, inference %8.1f ms; network %7.1f MiB, context peak %7.1f MiB, "
+             "%zu parameters\n", S, 1e3 * t_step, 1e3 * t_inf, mib_net, mib_peak, vx_unet3d_parameter_count(net));
+      json_t *j = json_object();
+      json_object_set_new(j, "model", json_string("unet3d"));
+      json_object_set_new(j, "size", json_integer(S));
+      json_object_set_new(j, "train_step_ms", json_real(1e3 * t_step));
+      json_object_set_new(j, "inference_ms", json_real(1e3 * t_inf));
+      json_object_set_new(j, "network_mib", json_real(mib_net));
+      json_object_set_new(j, "context_peak_mib", json_real(mib_peak));
+      json_array_append_new(rows, j);
+    } else {
+      printf("  %3d^3: failed: %s\n", S, vx_context_last_error(ctx));
+    }
+    vx_tensor_destroy(x);
+    vx_tensor_destroy(y);
+    vx_trainer_destroy(tr);
+    vx_unet3d_destroy(net);
+  }
+  if (json_path && json_dump_file(rows, json_path, JSON_INDENT(2)) != 0)
+    fprintf(stderr, "voxcl bench: cannot write %s\n", json_path);
+  json_decref(rows);
+  vx_context_destroy(ctx);
+  return st == VX_OK ? 0 : 1;
 }
