@@ -675,6 +675,8 @@ typedef struct {
   float overlap;            /* sliding-window overlap of validation (0.5) */
   int threaded_sampler;     /* 1: patches prepared on a host thread while the device trains */
   int stop_after;           /* > 0: stop after this many epochs in this call (continue with resume) */
+  float target_spacing[3];  /* x, y, z mm; > 0: every case is resampled to it (images trilinear, labels
+                               nearest) and predict resamples to it and back; 0: native spacing */
 } vx_train_options;
 VX_API void vx_train_options_init(vx_train_options *o);
 

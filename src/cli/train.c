@@ -11,7 +11,7 @@ static void usage(FILE *f) {
           "usage: voxcl train --dataset DIR --out DIR [--model unet3d] [--patch D,H,W] [--batch N]\n"
           "                   [--epochs N] [--iters-per-epoch N] [--optimizer sgd|adamw|adam] [--lr X]\n"
           "                   [--weight-decay X] [--fold K] [--folds N] [--seed S] [--base C] [--levels L]\n"
-          "                   [--resume] [--stop-after EPOCHS] [--skip-nonfinite] [--device D]\n"
+          "                   [--spacing X,Y,Z] [--resume] [--stop-after EPOCHS] [--skip-nonfinite] [--device D]\n"
           "defaults (nnU-Net): SGD Nesterov 0.99, lr 1e-2 poly 0.9, weight decay 3e-5, Dice + CE, batch 2,\n"
           "50 epochs x 250 iterations, fold 0 of 5; patch planned from the dataset and the device memory\n");
 }
@@ -73,6 +73,13 @@ int vx_cli_train(int argc, char **argv) {
     else if ((v = vx_cli_opt(argc, argv, &i, "--levels"))) o.levels = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
     else if ((v = vx_cli_opt(argc, argv, &i, "--stop-after"))) o.stop_after = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--spacing"))) {
+      float *t = o.target_spacing;
+      if (sscanf(v, "%f,%f,%f", &t[0], &t[1], &t[2]) != 3 || !(t[0] > 0 && t[1] > 0 && t[2] > 0)) {
+        fprintf(stderr, "voxcl train: --spacing %s: expected X,Y,Z in mm, all > 0\n", v);
+        return 2;
+      }
+    }
     else if (!strcmp(argv[i], "--resume")) o.resume = 1;
     else if (!strcmp(argv[i], "--skip-nonfinite")) o.skip_nonfinite = 1;
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }

@@ -18,6 +18,7 @@ struct vx_predictor {
   int C, K, patch[3];
   size_t pv;
   float overlap;
+  float spacing[3]; /* x, y, z mm the model works at; 0: the input's own */
   int *is_ct;
   vx_intensity_stats *stats;
 };
@@ -134,6 +135,9 @@ vx_status vx_predictor_open(vx_context *ctx, const char *dir, vx_predictor **out
     p->stats[c].mean = (float)json_number_value(json_object_get(e, "mean"));
     p->stats[c].std = (float)json_number_value(json_object_get(e, "std"));
   }
+  json_t *sp = json_object_get(plan, "spacing");
+  for (int a = 0; st == VX_OK && a < 3 && json_array_size(sp) == 3; a++)
+    p->spacing[a] = (float)json_number_value(json_array_get(sp, (size_t)a));
   if (st == VX_OK && json_is_number(json_object_get(plan, "overlap")))
     p->overlap = (float)json_number_value(json_object_get(plan, "overlap"));
   json_decref(plan);
@@ -142,8 +146,39 @@ vx_status vx_predictor_open(vx_context *ctx, const char *dir, vx_predictor **out
   return VX_OK;
 }
 
+static vx_status segment_native(vx_predictor *p, vx_volume *image, float overlap, int mirror, float *labels,
+                                float *probs, vx_progress_fn progress, void *user, char *err, size_t errlen);
+
+/* A model trained at a target spacing: resample the image to it, predict, and bring the
+ * probabilities back to the input's grid (trilinear) before the argmax, as nnU-Net does. */
 vx_status vx_predictor_segment(vx_predictor *p, vx_volume *image, float overlap, int mirror, float *labels,
                                float *probs, vx_progress_fn progress, void *user, char *err, size_t errlen) {
+  if (!(p->spacing[0] > 0)) return segment_native(p, image, overlap, mirror, labels, probs, progress, user, err, errlen);
+  int d[4], r[4];
+  vx_volume_dims(image, d);
+  vx_volume *rs = NULL;
+  vx_status st = vx_volume_resample(image, p->spacing, 0, &rs);
+  if (st != VX_OK) {
+    snprintf(err, errlen, "resampling the image to the model's spacing %gx%gx%g mm failed", p->spacing[0],
+             p->spacing[1], p->spacing[2]);
+    return st;
+  }
+  vx_volume_dims(rs, r);
+  size_t nr = (size_t)r[0] * r[1] * r[2], nv = (size_t)d[0] * d[1] * d[2];
+  float *pr = malloc(nr * p->K * sizeof(float)), *back = probs ? probs : malloc(nv * p->K * sizeof(float));
+  if (!pr || !back) st = VX_ERR_OUT_OF_MEMORY;
+  if (st == VX_OK) st = segment_native(p, rs, overlap, mirror, NULL, pr, progress, user, err, errlen);
+  int in_dims[3] = {r[0], r[1], r[2]}, out_dims[3] = {d[0], d[1], d[2]};
+  if (st == VX_OK) st = vx_resample(pr, in_dims, p->K, back, out_dims, 0);
+  if (st == VX_OK && labels) st = vx_argmax_channels(back, p->K, nv, labels);
+  free(pr);
+  if (!probs) free(back);
+  vx_volume_destroy(rs);
+  return st;
+}
+
+static vx_status segment_native(vx_predictor *p, vx_volume *image, float overlap, int mirror, float *labels,
+                                float *probs, vx_progress_fn progress, void *user, char *err, size_t errlen) {
   int d[4];
   vx_volume_dims(image, d);
   if (d[3] != p->C) {

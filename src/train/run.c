@@ -144,6 +144,11 @@ static vx_status write_plan(const char *dir, const vx_train_options *o, const vx
   json_object_set_new(j, "labels", labels);
   json_object_set_new(j, "overlap", json_real(o->overlap));
   json_object_set_new(j, "fold", json_integer(o->fold));
+  if (o->target_spacing[0] > 0) {
+    json_t *sp = json_array();
+    for (int a = 0; a < 3; a++) json_array_append_new(sp, json_real(o->target_spacing[a]));
+    json_object_set_new(j, "spacing", sp); /* x, y, z mm */
+  }
   char path[4200];
   snprintf(path, sizeof path, "%s/plan.json", dir);
   vx_status st = write_json(j, path, err, errlen);
@@ -314,6 +319,27 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   for (int i = 0; i < ntr && st == VX_OK; i++, tr.n++) st = vx_dataset_load_case(ds, tr_idx[i], &tr.img[i], &tr.lab[i], err, errlen);
   for (int i = 0; i < nva && st == VX_OK; i++, va.n++) st = vx_dataset_load_case(ds, va_idx[i], &va.img[i], &va.lab[i], err, errlen);
   if (st != VX_OK) goto done;
+  if (o->target_spacing[0] > 0 && o->target_spacing[1] > 0 && o->target_spacing[2] > 0) {
+    case_set *sets[2] = {&tr, &va};
+    for (int k = 0; k < 2 && st == VX_OK; k++)
+      for (int i = 0; i < sets[k]->n && st == VX_OK; i++) {
+        vx_volume *ri = NULL, *rl = NULL;
+        st = vx_volume_resample(sets[k]->img[i], o->target_spacing, 0, &ri);
+        if (st == VX_OK) st = vx_volume_resample(sets[k]->lab[i], o->target_spacing, 1, &rl);
+        if (st != VX_OK) {
+          snprintf(err, errlen, "resampling case %s to %gx%gx%g mm failed", vx_dataset_case_id(ds, k ? va_idx[i] : tr_idx[i]),
+                   o->target_spacing[0], o->target_spacing[1], o->target_spacing[2]);
+          vx_volume_destroy(ri);
+          vx_volume_destroy(rl);
+          break;
+        }
+        vx_volume_destroy(sets[k]->img[i]);
+        vx_volume_destroy(sets[k]->lab[i]);
+        sets[k]->img[i] = ri;
+        sets[k]->lab[i] = rl;
+      }
+    if (st != VX_OK) goto done;
+  }
   int nct = 0;
   for (int c = 0; c < C; c++) nct += is_ct[c] = vx_dataset_channel_is_ct(ds, c);
   if (nct) st = vx_dataset_intensity_stats(ds, tr_idx, ntr, 10000, stats, err, errlen);
