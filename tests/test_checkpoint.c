@@ -7,19 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "voxcl.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                       \
-  do {                                                         \
-    if (cond) passed++;                                        \
-    else {                                                     \
-      failed++;                                                \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);              \
-      printf(__VA_ARGS__);                                     \
-      printf("\n");                                            \
-    }                                                          \
-  } while (0)
 
 #define S 16
 typedef struct {
@@ -168,6 +158,5 @@ int main(void) {
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) printf("could not remove %s\n", dir);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return CHECK_SUMMARY();
 }

@@ -5,19 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "voxcl.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (cond) passed++;                                   \
-    else {                                                \
-      failed++;                                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
-      printf(__VA_ARGS__);                                \
-      printf("\n");                                       \
-    }                                                     \
-  } while (0)
 
 int main(void) {
   char err[1024];
@@ -50,6 +40,5 @@ int main(void) {
   vx_free(l);
   st = vx_model_describe("no-such-net", 1, 3, p64, &l, &n, &total, err, sizeof err);
   CHECK(st == VX_ERR_UNSUPPORTED && strstr(err, "no-such-net") && l == NULL, "unknown model: %d %s", st, err);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return CHECK_SUMMARY();
 }

@@ -6,19 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "voxcl.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                      \
-  do {                                        \
-    if (cond) passed++;                       \
-    else {                                    \
-      failed++;                               \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                    \
-      printf("\n");                           \
-    }                                         \
-  } while (0)
 
 #define S 16
 #define CASES 6
@@ -133,6 +123,5 @@ int main(void) {
   vx_context_destroy(ctx);
   free(img);
   free(lab);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return CHECK_SUMMARY();
 }
