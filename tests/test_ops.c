@@ -664,6 +664,8 @@ static const conv_case k_conv_full[] = {
     CONV(1, 3, 4, 4, 5, 6, 3, 2, 2, 1, 0, 1, 1),  /* stride 2, padding 2 */
     CONV(2, 4, 6, 5, 7, 6, 3, 1, 1, 1, 0, 2, 1),  /* groups 2 */
     CONV(2, 4, 4, 5, 7, 6, 3, 2, 1, 1, 0, 4, 1),  /* depthwise, stride 2 */
+    CONV(2, 4, 4, 5, 7, 6, 3, 1, 1, 1, 0, 4, 0),  /* depthwise, stride 1 */
+    CONV(1, 3, 3, 4, 5, 19, 3, 1, 2, 2, 0, 3, 1), /* depthwise, dilation 2, W over a vector */
     CONV(2, 3, 5, 5, 7, 6, 1, 1, 0, 1, 0, 1, 1),  /* 1x1x1: the GEMM-only path */
     CONV(2, 4, 6, 3, 5, 4, 1, 1, 0, 1, 0, 2, 0),  /* 1x1x1 grouped */
     CONV(2, 3, 5, 5, 7, 6, 1, 2, 0, 1, 0, 1, 0),  /* 1x1x1 stride 2: im2col path */
@@ -687,6 +689,8 @@ static const conv_case k_convt_full[] = {
     CONV(2, 3, 4, 5, 7, 6, 3, 2, 1, 1, 1, 1, 0),  /* k3 s2 p1 output_padding 1 */
     CONV(2, 4, 6, 5, 7, 6, 3, 1, 1, 1, 0, 2, 1),  /* groups 2 */
     CONV(2, 4, 4, 3, 4, 5, 3, 2, 1, 1, 1, 4, 0),  /* depthwise, output_padding 1 */
+    CONV(2, 4, 4, 3, 4, 5, 3, 1, 1, 1, 0, 4, 1),  /* depthwise, stride 1 */
+    CONV(1, 3, 3, 4, 5, 3, 3, 1, 2, 2, 1, 3, 1),  /* depthwise, output_padding 1 < dilation 2 */
     CONV(1, 3, 2, 4, 5, 3, 3, 1, 0, 2, 0, 1, 1),  /* dilation 2 */
     CONV(1, 3, 2, 4, 5, 3, 3, 1, 2, 2, 1, 1, 1),  /* output_padding 1 < dilation 2 at stride 1 */
     CONV(2, 3, 3, 3, 4, 3, 3, 2, 2, 1, 1, 1, 0),  /* padding 2 */
@@ -699,18 +703,20 @@ static const conv_case k_convt_small[] = {
     CONV(1, 2, 2, 2, 3, 2, 2, 2, 0, 1, 0, 1, 1),
     CONV(1, 2, 3, 2, 2, 3, 3, 2, 1, 1, 1, 1, 0),
     CONV(1, 4, 2, 2, 3, 2, 3, 1, 2, 2, 1, 2, 1),
+    CONV(1, 2, 2, 2, 3, 2, 3, 1, 2, 2, 1, 2, 0), /* depthwise, output_padding 1 < dilation 2 */
     CONV(2, 3, 2, 3, 2, 3, 1, 1, 0, 1, 0, 1, 1),
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Stride 1, groups 1, not 1x1x1: the library picks its direct kernels by default. */
-static int direct_eligible(const conv_case *cc) {
+/* Stride 1 and groups 1 (not 1x1x1) or depthwise: the library may pick its direct or depthwise
+ * kernels by default, so the case also runs through im2col + GEMM. */
+static int special_kernels_eligible(const conv_case *cc) {
   int pointwise = 1;
   for (int i = 0; i < 3; i++) {
     if (cc->s[i] != 1) return 0;
     pointwise &= cc->k[i] == 1 && cc->p[i] == 0;
   }
-  return cc->g == 1 && !pointwise;
+  return (cc->g == 1 && !pointwise) || (cc->g == cc->C && cc->g == cc->O);
 }
 
 /* Runs a case with VOXCL_CONV_ALGO=gemm (im2col + GEMM instead of the direct kernels). */
@@ -730,7 +736,7 @@ static void test_conv_family(tester *t, int tr) {
                 : (t->small ? COUNT(k_conv_small) : COUNT(k_conv_full));
   for (size_t i = 0; i < n; i++) {
     run_conv_case(t, t->ctx, tr, &cases[i], "");
-    if (direct_eligible(&cases[i])) run_conv_case_gemm(t, tr, &cases[i]);
+    if (special_kernels_eligible(&cases[i])) run_conv_case_gemm(t, tr, &cases[i]);
   }
   /* Offsets through every kernel and GEMM (a stride-1 and a stride-2 case); then chunks that
    * split output slices. */

@@ -10,6 +10,7 @@ int vx_cli_bench(int argc, char **argv);
 int vx_cli_train(int argc, char **argv);
 int vx_cli_predict(int argc, char **argv);
 int vx_cli_model(int argc, char **argv);
+int vx_cli_tune(int argc, char **argv);
 int vx_cli_synth(int argc, char **argv);
 int vx_cli_check_dataset(int argc, char **argv);
 int vx_cli_evaluate(int argc, char **argv);

@@ -32,6 +32,7 @@ static void usage(FILE *f) {
           "  predict --model DIR -i IN -o OUT      segment a NIfTI file or folder with a trained model\n"
           "  model info --model unet3d|uxnet [--in-channels C] [--classes K] [--patch D,H,W] [--json]\n"
           "                              a network's layers, output shapes and parameter count\n"
+          "  tune [--size N]              tune CLBlast's GEMM for the device and save the result\n"
           "  bench ops [--only S] [--json FILE]\n"
           "                              measure the device's peak, then time every op forward and\n"
           "                              backward on the shapes of real networks\n"
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "train")) return vx_cli_train(argc - 1, argv + 1);
   if (!strcmp(argv[1], "predict")) return vx_cli_predict(argc - 1, argv + 1);
   if (!strcmp(argv[1], "model")) return vx_cli_model(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "tune")) return vx_cli_tune(argc - 1, argv + 1);
   if (!strcmp(argv[1], "synth")) return vx_cli_synth(argc - 1, argv + 1);
   if (!strcmp(argv[1], "check-dataset")) return vx_cli_check_dataset(argc - 1, argv + 1);
   if (!strcmp(argv[1], "evaluate")) return vx_cli_evaluate(argc - 1, argv + 1);

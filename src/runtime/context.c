@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <clblast_c.h>
+#include <stdatomic.h>
+
 #include "runtime/runtime.h"
 
 vx_status vx_device_ids(int platform, int device, cl_platform_id *p, cl_device_id *d);
@@ -88,6 +91,11 @@ static void choose_cache_dir(vx_context *ctx, const char *requested) {
   }
 }
 
+/* Live contexts. CLBlast caches compiled programs process-wide and releases them at exit, after
+ * their OpenCL context is gone (Oclgrind then corrupts its heap); the last context to go clears
+ * that cache first. Earlier ones leave it, so the others keep their compiled GEMM kernels. */
+static atomic_int g_live_contexts;
+
 vx_status vx_context_create(const vx_context_options *opts, vx_context **out, char *errbuf, size_t errlen) {
   if (!out) return VX_ERR_INVALID_ARGUMENT;
   *out = NULL;
@@ -140,6 +148,7 @@ vx_status vx_context_create(const vx_context_options *opts, vx_context **out, ch
   vx_log(ctx, "voxcl: device %d:%d %s (%s), program cache %s\n", ctx->info.platform, ctx->info.device,
          ctx->info.name, ctx->info.platform_name, ctx->cache_dir[0] ? ctx->cache_dir : "off");
   vx_gemm_apply_tuning(ctx);
+  atomic_fetch_add(&g_live_contexts, 1);
   *out = ctx;
   return VX_OK;
 }
@@ -149,6 +158,7 @@ void vx_context_destroy(vx_context *ctx) {
   if (ctx->queue) clFinish(ctx->queue);
   if (ctx->workspace) clReleaseMemObject(ctx->workspace);
   vx_programs_release(ctx);
+  if (atomic_fetch_sub(&g_live_contexts, 1) == 1) CLBlastClearCache();
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->cl) clReleaseContext(ctx->cl);
   free(ctx);

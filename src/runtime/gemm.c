@@ -58,6 +58,8 @@ void vx_gemm_apply_tuning(vx_context *ctx) {
     if (s == CLBlastSuccess) ctx->gemm_tuned = 1;
     else vx_log(ctx, "voxcl: CLBlast refused tuned parameters for %s (status %d)\n", e->kernel, (int)s);
   }
+  /* a tuning measured on this very device and driver beats the table's Xgemm entry */
+  if (vx_gemm_load_tuning(ctx)) ctx->gemm_tuned = 1;
   if (ctx->gemm_tuned) atomic_store(&g_clblast_ready, 1);
   pthread_mutex_unlock(&g_clblast_lock);
 }

@@ -81,6 +81,8 @@ vx_status vx_gemm(vx_context *ctx, int trans_a, int trans_b, size_t m, size_t n,
                   size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
 /* Applies the tuned CLBlast parameters known for ctx's device (table + on-disk tuning). */
 void vx_gemm_apply_tuning(vx_context *ctx);
+/* Applies a tuning file written by vx_gemm_tune for this device and driver; 1 when found. */
+int vx_gemm_load_tuning(vx_context *ctx);
 
 /* 64-bit FNV-1a, for cache keys and checksums (not for security). */
 uint64_t vx_hash64(const void *data, size_t len, uint64_t seed);
