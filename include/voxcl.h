@@ -114,6 +114,19 @@ VX_API const char *vx_context_cache_dir(const vx_context *ctx);
  * simple kernels: the reference for every benchmark's "fraction of peak". Takes about a second. */
 VX_API vx_status vx_device_measure_peak(vx_context *ctx, double *gflops, double *gbps);
 
+/* CLBlast tuning for the context's device: times sgemm (size^3, 0: 1024) with the parameters in
+ * force, then with each candidate Xgemm configuration, applies the fastest and, when it beats
+ * what was in force, saves it beside the program cache (one file per device and driver) so that
+ * every later context uses it. progress (may be NULL) after each candidate. */
+typedef struct {
+  int candidates, improved;
+  double before_gflops, after_gflops;
+  char saved_to[1200]; /* "" when not saved (no improvement or the cache is off) */
+} vx_tune_result;
+typedef void (*vx_tune_progress_fn)(void *user, int done, int total, double gflops, double best_gflops);
+VX_API vx_status vx_gemm_tune(vx_context *ctx, int size, vx_tune_progress_fn progress, void *user,
+                              vx_tune_result *out, char *errbuf, size_t errlen);
+
 /* Compiles an embedded kernel file (name without .cl) with the given options; used by tests
  * and tools to check that every kernel builds. */
 VX_API vx_status vx_context_build_kernel_file(vx_context *ctx, const char *file, const char *options);
@@ -187,6 +200,49 @@ VX_API vx_status vx_instance_norm_backward(vx_context *ctx, const vx_tensor *x, 
                                            vx_tensor *dx, vx_tensor *dgamma, vx_tensor *dbeta,
                                            int accumulate);
 
+/* ---------------------------------------------------------------- normalisation
+ * Batch, group and channel layer norm. Like instance norm: gamma/beta [C] or both NULL, an
+ * optional fused activation (act, slope), 'save' (caller-owned) receives the statistics the
+ * backward needs, accumulate != 0 adds the gradients to what dx/dgamma/dbeta hold, dgamma and
+ * dbeta may be NULL. Results repeat bitwise (fixed reduction orders). */
+
+/* BatchNorm3d as in PyTorch. training != 0: statistics over N and the voxels of each channel
+ * (biased variance to normalise); running_mean/running_var ([C], or both NULL) move as
+ * r = (1 - momentum) r + momentum * batch (unbiased variance); needs N * D*H*W > 1.
+ * training == 0: normalises with the running statistics (required), leaves them unchanged.
+ * save: [>= 2C] receives (mean, 1/sqrt(var + eps)) per channel of whichever statistics were used. */
+VX_API vx_status vx_batch_norm_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *gamma,
+                                       const vx_tensor *beta, vx_tensor *running_mean,
+                                       vx_tensor *running_var, int training, float momentum, float eps,
+                                       vx_activation act, float slope, vx_tensor *y, vx_tensor *save);
+/* training must match the forward's: with 0 the statistics are constants (dx = dz gamma / std). */
+VX_API vx_status vx_batch_norm_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *y,
+                                        const vx_tensor *dy, const vx_tensor *gamma,
+                                        const vx_tensor *save, int training, vx_activation act,
+                                        float slope, vx_tensor *dx, vx_tensor *dgamma,
+                                        vx_tensor *dbeta, int accumulate);
+/* GroupNorm: statistics per sample over C/groups channels and all voxels (groups must divide
+ * C; groups = C is instance norm), per-channel affine. save: [>= N*groups*2]. */
+VX_API vx_status vx_group_norm_forward(vx_context *ctx, const vx_tensor *x, int groups,
+                                       const vx_tensor *gamma, const vx_tensor *beta, float eps,
+                                       vx_activation act, float slope, vx_tensor *y, vx_tensor *save);
+VX_API vx_status vx_group_norm_backward(vx_context *ctx, const vx_tensor *x, int groups,
+                                        const vx_tensor *y, const vx_tensor *dy,
+                                        const vx_tensor *gamma, const vx_tensor *save,
+                                        vx_activation act, float slope, vx_tensor *dx,
+                                        vx_tensor *dgamma, vx_tensor *dbeta, int accumulate);
+/* Channel LayerNorm (3D UX-Net, eps 1e-6 there): at every voxel of every sample the C channels
+ * are normalised (biased variance), y = gamma[c] xhat + beta[c]; no activation.
+ * save: [>= N*D*H*W*2] receives the means of the N*D*H*W voxels, then their 1/std. */
+VX_API vx_status vx_layer_norm_channels_forward(vx_context *ctx, const vx_tensor *x,
+                                                const vx_tensor *gamma, const vx_tensor *beta,
+                                                float eps, vx_tensor *y, vx_tensor *save);
+VX_API vx_status vx_layer_norm_channels_backward(vx_context *ctx, const vx_tensor *x,
+                                                 const vx_tensor *dy, const vx_tensor *gamma,
+                                                 const vx_tensor *save, vx_tensor *dx,
+                                                 vx_tensor *dgamma, vx_tensor *dbeta,
+                                                 int accumulate);
+
 /* Elementwise activation (y may be x for in-place). */
 VX_API vx_status vx_activation_forward(vx_context *ctx, vx_activation act, float slope,
                                        const vx_tensor *x, vx_tensor *y);
@@ -232,6 +288,110 @@ VX_API vx_status vx_adam_step(vx_context *ctx, vx_tensor *param, const vx_tensor
 VX_API vx_status vx_sgd_step(vx_context *ctx, vx_tensor *param, const vx_tensor *grad,
                              vx_tensor *momentum_buf, float lr, float momentum, int nesterov,
                              float weight_decay);
+
+/* ---------------------------------------------------------------- more ops: activations
+ * Conventions as above: every backward takes an accumulate flag (add to what the gradient
+ * tensors hold); every reduction runs in a fixed order (no float atomics): two runs give the
+ * same bits. A tensor "of C values" is any tensor with numel C, e.g. [C, 1, 1, 1, 1]. */
+
+/* PReLU: y = x > 0 ? x : slope[c] * x. slope holds C values (one per channel) or one value. */
+VX_API vx_status vx_prelu_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *slope, vx_tensor *y);
+/* dx (may be NULL) = dy * (x > 0 ? 1 : slope); dslope (may be NULL, shaped like slope) = sum over
+ * each slope's elements of dy * min(x, 0). */
+VX_API vx_status vx_prelu_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *slope, const vx_tensor *dy,
+                                   vx_tensor *dx, vx_tensor *dslope, int accumulate);
+/* GELU, erf form (torch's default): y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). y may be x. */
+VX_API vx_status vx_gelu_forward(vx_context *ctx, const vx_tensor *x, vx_tensor *y);
+/* dx = dy * (Phi(x) + x phi(x)); needs the forward's input x. */
+VX_API vx_status vx_gelu_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *dy, vx_tensor *dx,
+                                  int accumulate);
+/* The backward of vx_softmax_forward from its output y: dx = y * (dy - sum_c y_c dy_c). */
+VX_API vx_status vx_softmax_backward(vx_context *ctx, const vx_tensor *y, const vx_tensor *dy, vx_tensor *dx,
+                                     int accumulate);
+
+/* ---------------------------------------------------------------- more ops: broadcasting
+ * y = a + b or a * b with a, y: [N, C, D, H, W] and b of a's shape, [N, C, 1, 1, 1], C values,
+ * or one value (checked in that order). y may be a. */
+VX_API vx_status vx_add_broadcast(vx_context *ctx, const vx_tensor *a, const vx_tensor *b, vx_tensor *y);
+VX_API vx_status vx_mul_broadcast(vx_context *ctx, const vx_tensor *a, const vx_tensor *b, vx_tensor *y);
+/* da = dy; db = dy summed over the dimensions b was broadcast along. Either may be NULL. */
+VX_API vx_status vx_add_broadcast_backward(vx_context *ctx, const vx_tensor *dy, vx_tensor *da, vx_tensor *db,
+                                           int accumulate);
+/* da = dy * b (broadcast); db = sum over the broadcast dimensions of dy * a. Either may be NULL. */
+VX_API vx_status vx_mul_broadcast_backward(vx_context *ctx, const vx_tensor *a, const vx_tensor *b,
+                                           const vx_tensor *dy, vx_tensor *da, vx_tensor *db, int accumulate);
+/* y = s * x (y may be x); the backward dx = s * dy. */
+VX_API vx_status vx_scale(vx_context *ctx, float s, const vx_tensor *x, vx_tensor *y);
+VX_API vx_status vx_scale_backward(vx_context *ctx, float s, const vx_tensor *dy, vx_tensor *dx, int accumulate);
+
+/* ---------------------------------------------------------------- more ops: pooling
+ * As torch.nn.functional.max_pool3d / avg_pool3d with ceil_mode False and dilation 1:
+ * D' = (D + 2p - k) / s + 1; padding at most half the kernel. Max pooling ignores the padding;
+ * average pooling divides by the whole window (count_include_pad = 1, torch's default) or by
+ * its part inside the input (0). */
+typedef struct {
+  int kernel[3], stride[3], padding[3];
+  int count_include_pad; /* average pooling only */
+} vx_pool_params;
+/* kernel, stride (<= 0: = kernel, as torch) and padding along all axes; count_include_pad 1. */
+VX_API void vx_pool_params_init(vx_pool_params *p, int kernel, int stride, int pad);
+/* Output size along one axis, 0 when impossible. */
+VX_API int vx_pool_output_size(int in, int k, int stride, int pad);
+VX_API vx_status vx_max_pool3d_forward(vx_context *ctx, const vx_tensor *x, const vx_pool_params *p, vx_tensor *y);
+/* Routes each dy to its window's maximum (the first in d, h, w order on ties; NaN wins), found
+ * again from x: no index tensor is stored. */
+VX_API vx_status vx_max_pool3d_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *dy,
+                                        const vx_pool_params *p, vx_tensor *dx, int accumulate);
+VX_API vx_status vx_avg_pool3d_forward(vx_context *ctx, const vx_tensor *x, const vx_pool_params *p, vx_tensor *y);
+VX_API vx_status vx_avg_pool3d_backward(vx_context *ctx, const vx_tensor *dy, const vx_pool_params *p,
+                                        vx_tensor *dx, int accumulate);
+
+/* ---------------------------------------------------------------- more ops: resizing
+ * torch.nn.functional.interpolate(mode = 'nearest' | 'trilinear', align_corners = False). The
+ * output size is y's shape. scale (may be NULL): per axis D, H, W, a scale factor > 0 is used
+ * as torch uses scale_factor (the source step is 1/scale, and y's size must be
+ * floor(in * scale)); 0 takes the step in/out from the sizes. The backward is a gather. */
+typedef enum { VX_INTERP_NEAREST = 0, VX_INTERP_TRILINEAR = 1 } vx_interp_mode;
+VX_API vx_status vx_interpolate_forward(vx_context *ctx, const vx_tensor *x, vx_interp_mode mode,
+                                        const float scale[3], vx_tensor *y);
+VX_API vx_status vx_interpolate_backward(vx_context *ctx, const vx_tensor *dy, vx_interp_mode mode,
+                                         const float scale[3], vx_tensor *dx, int accumulate);
+
+/* ---------------------------------------------------------------- more ops: shapes
+ * Constant padding of D, H, W (pad_before / pad_after per axis D, H, W, each >= 0; torch's
+ * F.pad lists them W first): y: [N, C, D + b0 + a0, ...]. The backward crops dy. */
+VX_API vx_status vx_pad_forward(vx_context *ctx, const vx_tensor *x, const int pad_before[3], const int pad_after[3],
+                                float value, vx_tensor *y);
+VX_API vx_status vx_pad_backward(vx_context *ctx, const vx_tensor *dy, const int pad_before[3],
+                                 const int pad_after[3], vx_tensor *dx, int accumulate);
+/* Crop / slice: y = the box of x starting at start[5] (N, C, D, H, W) with y's shape. The
+ * backward writes dy into the box of dx and zeros elsewhere (accumulate: adds in the box only). */
+VX_API vx_status vx_crop_forward(vx_context *ctx, const vx_tensor *x, const int start[5], vx_tensor *y);
+VX_API vx_status vx_crop_backward(vx_context *ctx, const vx_tensor *dy, const int start[5], vx_tensor *dx,
+                                  int accumulate);
+/* Split along channels, the counterpart of vx_concat_channels: a = x[:, :Ca], b = x[:, Ca:]. */
+VX_API vx_status vx_split_channels(vx_context *ctx, const vx_tensor *x, vx_tensor *a, vx_tensor *b);
+VX_API vx_status vx_split_channels_backward(vx_context *ctx, const vx_tensor *da, const vx_tensor *db, vx_tensor *dx,
+                                            int accumulate);
+
+/* ---------------------------------------------------------------- more ops: losses and clipping
+ * Sums run in two fixed stages (work-group partial sums, then the host in double). *loss gets
+ * the value; the gradients (may be NULL) are written only when it is finite
+ * (VX_ERR_NOT_FINITE otherwise). weight scales value and gradients (the VAE loss uses 0.1).
+ * Cross-entropy alone or soft Dice alone: vx_loss_dice_ce with dice_weight = 0 or ce_weight = 0. */
+/* loss = weight * mean((input - target)^2); dinput = weight * 2 (input - target) / n. */
+VX_API vx_status vx_mse_loss(vx_context *ctx, const vx_tensor *input, const vx_tensor *target, float weight,
+                             float *loss, vx_tensor *dinput, int accumulate);
+/* The VAE's KL term: loss = weight * mean(mu^2 + sigma^2 - log sigma^2 - 1) over mu, sigma of
+ * equal shape; dmu = weight * 2 mu / n, dsigma = weight * (2 sigma - 2 / sigma) / n. */
+VX_API vx_status vx_kl_loss(vx_context *ctx, const vx_tensor *mu, const vx_tensor *sigma, float weight, float *loss,
+                            vx_tensor *dmu, vx_tensor *dsigma, int accumulate);
+/* As torch.nn.utils.clip_grad_norm_ over one flat gradient tensor: norm = ||grad||_2,
+ * grad *= max_norm / (norm + 1e-6) when that is < 1. *total_norm (may be NULL) gets the norm
+ * before clipping; a non-finite norm is VX_ERR_NOT_FINITE with grad unchanged. */
+VX_API vx_status vx_clip_grad_norm(vx_context *ctx, vx_tensor *grad, float max_norm, float *total_norm);
+/* grad = clamp(grad, -clip, clip) (NaN stays NaN), as torch.nn.utils.clip_grad_value_. */
+VX_API vx_status vx_clip_grad_value(vx_context *ctx, vx_tensor *grad, float clip);
 
 /* ---------------------------------------------------------------- networks */
 typedef struct vx_unet3d vx_unet3d;
@@ -722,6 +882,77 @@ VX_API int vx_predictor_channels(const vx_predictor *p);
 VX_API vx_status vx_predictor_segment(vx_predictor *p, vx_volume *image, float overlap, int mirror, float *labels,
                                       float *probs, vx_progress_fn progress, void *user, char *errbuf,
                                       size_t errlen);
+
+/* ---------------------------------------------------------------- research layers */
+/* Masked-region normalisation (DualNorm's explicit region statistics). x: [N, C, D, H, W];
+ * m: [N, K, D, H, W] soft class masks (meant to sum to 1 over k; not enforced); gamma, beta:
+ * [K, C, 1, 1, 1]. Per sample n, class k and channel c:
+ *   mu = sum_v m_k x_c / (sum_v m_k + eps),  var = sum_v m_k (x_c - mu)^2 / (sum_v m_k + eps),
+ *   y_c(v) = sum_k m_k(v) [gamma_kc (x_c(v) - mu) / sqrt(var + eps) + beta_kc].
+ * save: at least N*K*C*4 floats; receives (mu, 1/sqrt(var + eps), var, 1/(sum m + eps)) per
+ * (n, k, c) for the backward. The mask's class count must equal gamma's first dimension. */
+VX_API vx_status vx_masked_norm_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *m,
+                                        const vx_tensor *gamma, const vx_tensor *beta, float eps, vx_tensor *y,
+                                        vx_tensor *save);
+/* Gradients of the same layer from dy and the forward's save (same eps): dx (required),
+ * dgamma and dbeta (both or neither), dm (may be NULL: masks treated as constants; needs beta).
+ * accumulate adds every gradient to what its tensor holds. Deterministic (no atomics). */
+VX_API vx_status vx_masked_norm_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *m,
+                                         const vx_tensor *dy, const vx_tensor *gamma, const vx_tensor *beta,
+                                         const vx_tensor *save, float eps, vx_tensor *dx, vx_tensor *dgamma,
+                                         vx_tensor *dbeta, vx_tensor *dm, int accumulate);
+
+/* Squeeze (3D pixel unshuffle 2x2x2): x [N, C, D, H, W] -> y [N, 8C, D/2, H/2, W/2] with
+ *   y[n, c*8 + dz*4 + dy*2 + dx, z, y, x] = x[n, c, 2z+dz, 2y+dy, 2x+dx]
+ * (PyTorch pixel_unshuffle's order generalised to 3D). D, H and W must be even (odd sizes are
+ * refused: pad first, as the invertible networks do). Unsqueeze is the exact inverse; the
+ * backward of each is the other (accumulate adds to dx). */
+VX_API vx_status vx_squeeze3d_forward(vx_context *ctx, const vx_tensor *x, vx_tensor *y);
+VX_API vx_status vx_squeeze3d_backward(vx_context *ctx, const vx_tensor *dy, vx_tensor *dx, int accumulate);
+VX_API vx_status vx_unsqueeze3d_forward(vx_context *ctx, const vx_tensor *x, vx_tensor *y);
+VX_API vx_status vx_unsqueeze3d_backward(vx_context *ctx, const vx_tensor *dy, vx_tensor *dx, int accumulate);
+
+/* Orthogonal matrices Q = B * Cayley(W - W^T), Cayley(A) = (I + A)^-1 (I - A), W a free n x n
+ * parameter. B is a fixed base: the identity, or (n = 8 only) the 3D Haar matrix whose row
+ * i = (fz*4 + fy*2 + fx) is the filter prod_axes h_f(d), h_0 = (1, 1)/sqrt 2 (low), h_1 = (1, -1)/sqrt 2
+ * (high), over sub-voxels j = dz*4 + dy*2 + dx. The Haar matrix has eigenvalue -1, which no
+ * Cayley matrix has, so it is a base rather than a value of W: with W = 0, Q = B. */
+typedef enum { VX_ORTHO_BASE_IDENTITY = 0, VX_ORTHO_BASE_HAAR = 1 } vx_ortho_base;
+/* Q (n x n floats, row-major, caller-owned) from W (n x n), computed in double on the host.
+ * VX_ERR_INVALID_ARGUMENT for the Haar base with n != 8, VX_ERR_NOT_FINITE for non-finite W. */
+VX_API vx_status vx_cayley_orthogonal(const float *w, int n, vx_ortho_base base, float *q);
+
+/* Learned invertible down-sampling (a stride-2 grouped conv with groups = C): x [N, C, D, H, W]
+ * (D, H, W even) -> y [N, 8C, D/2, H/2, W/2], y[n, c*8 + i, b] = sum_j Q_c[i][j] x[n, c, sub-voxel j
+ * of block b], j ordered as in vx_squeeze3d. w: [C, 8, 8] (C*64 floats, any 5-D shape); Q_c
+ * from w's c-th matrix and the base. The inverse (the transposed conv: learned up-sampling)
+ * applies Q_c^T and undoes the forward to float rounding. W = 0 with the identity base is
+ * vx_squeeze3d. The 8x8 matrices are evaluated on the host (w is downloaded: a sync). */
+VX_API vx_status vx_orthogonal_down3d_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w,
+                                              vx_ortho_base base, vx_tensor *y);
+VX_API vx_status vx_orthogonal_down3d_inverse(vx_context *ctx, const vx_tensor *y, const vx_tensor *w,
+                                              vx_ortho_base base, vx_tensor *x);
+/* Backward of the forward: dx = Q^T dy (dx may be NULL), dw = dL/dW through the Cayley map (may be
+ * NULL); accumulate adds to both. */
+VX_API vx_status vx_orthogonal_down3d_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w,
+                                               vx_ortho_base base, const vx_tensor *dy, vx_tensor *dx,
+                                               vx_tensor *dw, int accumulate);
+/* Backward of the inverse: y is the inverse's input, dx the gradient of its output; dy = Q dx and
+ * dw (either may be NULL); accumulate adds. */
+VX_API vx_status vx_orthogonal_down3d_inverse_backward(vx_context *ctx, const vx_tensor *y, const vx_tensor *w,
+                                                       vx_ortho_base base, const vx_tensor *dx, vx_tensor *dy,
+                                                       vx_tensor *dw, int accumulate);
+
+/* Orthogonal 1x1x1 channel mixing: y[n, i, v] = sum_j Q[i][j] x[n, j, v], Q = Cayley(W - W^T),
+ * w: [C, C] (C*C floats). The inverse applies Q^T. Backwards as for the down-sampling: dx / dy
+ * and dw may each be NULL; accumulate adds. */
+VX_API vx_status vx_orthogonal_mix_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w, vx_tensor *y);
+VX_API vx_status vx_orthogonal_mix_inverse(vx_context *ctx, const vx_tensor *y, const vx_tensor *w, vx_tensor *x);
+VX_API vx_status vx_orthogonal_mix_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *w,
+                                            const vx_tensor *dy, vx_tensor *dx, vx_tensor *dw, int accumulate);
+VX_API vx_status vx_orthogonal_mix_inverse_backward(vx_context *ctx, const vx_tensor *y, const vx_tensor *w,
+                                                    const vx_tensor *dx, vx_tensor *dy, vx_tensor *dw,
+                                                    int accumulate);
 
 #ifdef __cplusplus
 }
