@@ -117,15 +117,16 @@ VX_API vx_status vx_device_measure_peak(vx_context *ctx, double *gflops, double 
 /* CLBlast tuning for the context's device: times sgemm (size^3, 0: 1024) with the parameters in
  * force, then with each candidate Xgemm configuration, applies the fastest and, when it beats
  * what was in force, saves it beside the program cache (one file per device and driver) so that
- * every later context uses it. progress (may be NULL) after each candidate. */
+ * every later context uses it. max_seconds > 0 stops the search then (candidates are ordered
+ * likeliest first). progress (may be NULL) after each candidate. */
 typedef struct {
   int candidates, improved;
   double before_gflops, after_gflops;
   char saved_to[1200]; /* "" when not saved (no improvement or the cache is off) */
 } vx_tune_result;
 typedef void (*vx_tune_progress_fn)(void *user, int done, int total, double gflops, double best_gflops);
-VX_API vx_status vx_gemm_tune(vx_context *ctx, int size, vx_tune_progress_fn progress, void *user,
-                              vx_tune_result *out, char *errbuf, size_t errlen);
+VX_API vx_status vx_gemm_tune(vx_context *ctx, int size, double max_seconds, vx_tune_progress_fn progress,
+                              void *user, vx_tune_result *out, char *errbuf, size_t errlen);
 
 /* Compiles an embedded kernel file (name without .cl) with the given options; used by tests
  * and tools to check that every kernel builds. */

@@ -32,7 +32,7 @@ static void usage(FILE *f) {
           "  predict --model DIR -i IN -o OUT      segment a NIfTI file or folder with a trained model\n"
           "  model info --model unet3d|uxnet [--in-channels C] [--classes K] [--patch D,H,W] [--json]\n"
           "                              a network's layers, output shapes and parameter count\n"
-          "  tune [--size N]              tune CLBlast's GEMM for the device and save the result\n"
+          "  tune [--size N] [--seconds S] tune CLBlast's GEMM for the device and save the result\n"
           "  bench ops [--only S] [--json FILE]\n"
           "                              measure the device's peak, then time every op forward and\n"
           "                              backward on the shapes of real networks\n"

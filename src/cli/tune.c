@@ -14,11 +14,13 @@ static void progress(void *u, int done, int total, double gf, double best) {
 int vx_cli_tune(int argc, char **argv) {
   const char *device = NULL;
   int size = 1024;
+  double seconds = 600;
   for (int i = 1; i < argc; i++) {
     const char *v;
     if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
     else if ((v = vx_cli_opt(argc, argv, &i, "--size"))) size = atoi(v);
-    else { fprintf(stderr, "usage: voxcl tune [--size N] [--device D]\n"); return 2; }
+    else if ((v = vx_cli_opt(argc, argv, &i, "--seconds"))) seconds = atof(v);
+    else { fprintf(stderr, "usage: voxcl tune [--size N] [--seconds S (600)] [--device D]\n"); return 2; }
   }
   char err[8192];
   vx_context_options o = {0};
@@ -29,10 +31,10 @@ int vx_cli_tune(int argc, char **argv) {
   const vx_device_info *d = vx_context_device(ctx);
   double peak = 0, bw = 0;
   vx_device_measure_peak(ctx, &peak, &bw);
-  printf("tuning CLBlast sgemm %d^3 on %d:%d %s (measured peak %.1f GFLOP/s); each candidate compiles once\n", size,
-         d->platform, d->device, d->name, peak);
+  printf("tuning CLBlast sgemm %d^3 on %d:%d %s (measured peak %.1f GFLOP/s) for at most %.0f s; each candidate "
+         "compiles once\n", size, d->platform, d->device, d->name, peak, seconds);
   vx_tune_result r;
-  st = vx_gemm_tune(ctx, size, progress, NULL, &r, err, sizeof err);
+  st = vx_gemm_tune(ctx, size, seconds, progress, NULL, &r, err, sizeof err);
   fprintf(stderr, "\n");
   if (st != VX_OK) {
     vx_context_destroy(ctx);

@@ -86,8 +86,9 @@ int vx_gemm_load_tuning(vx_context *ctx) {
   return ok;
 }
 
-vx_status vx_gemm_tune(vx_context *ctx, int size, vx_tune_progress_fn progress, void *user, vx_tune_result *out,
-                       char *errbuf, size_t errlen) {
+vx_status vx_gemm_tune(vx_context *ctx, int size, double max_seconds, vx_tune_progress_fn progress, void *user,
+                       vx_tune_result *out, char *errbuf, size_t errlen) {
+  double t_start = now();
   memset(out, 0, sizeof *out);
   size_t n = size > 0 ? (size_t)size : 1024;
   size_t bytes = n * n * sizeof(float);
@@ -104,17 +105,18 @@ vx_status vx_gemm_tune(vx_context *ctx, int size, vx_tune_progress_fn progress, 
   if (st != VX_OK) { snprintf(errbuf, errlen, "%s", ctx->last_error); goto done; }
   size_t max_wg = 256, local_bytes = ctx->info.local_mem_bytes ? ctx->info.local_mem_bytes : 16384;
   clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
-  static const size_t mwgs[] = {32, 64, 128}, nwgs[] = {32, 64, 128}, kwgs[] = {16, 32}, dims[] = {8, 16},
-                      vws[] = {2, 4, 8}, sas[] = {0, 1};
-  /* a bounded grid: work-group shape x tile x vector width x local-memory use */
+  static const size_t mwgs[] = {64, 128, 32}, nwgs[] = {128, 64, 32}, kwgs[] = {32, 16}, dims[] = {8, 16},
+                      vws[] = {8, 4, 2}, sas[] = {0, 1};
+  /* a bounded grid (work-group shape x tile x vector width x local-memory use), the shapes that
+   * suit wide-vector CPUs first, so a time budget keeps the likeliest winners */
   size_t cand[512][16];
   int nc = 0;
-  for (size_t i = 0; i < 3; i++)
-    for (size_t j = 0; j < 3; j++)
-      for (size_t k = 0; k < 2; k++)
-        for (size_t d = 0; d < 2; d++)
-          for (size_t v = 0; v < 3; v++)
-            for (size_t s = 0; s < 2 && nc < 512; s++) {
+  for (size_t v = 0; v < 3; v++)
+    for (size_t s = 0; s < 2; s++)
+      for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 3; j++)
+          for (size_t k = 0; k < 2; k++)
+            for (size_t d = 0; d < 2 && nc < 512; d++) {
               size_t p[16] = {0};
               p[P_GEMMK] = 0, p[P_KREG] = 1, p[P_KWG] = kwgs[k], p[P_KWI] = 2;
               p[P_MDIMC] = 8, p[P_NDIMC] = dims[d], p[P_MDIMA] = 8, p[P_NDIMB] = dims[d];
@@ -126,6 +128,10 @@ vx_status vx_gemm_tune(vx_context *ctx, int size, vx_tune_progress_fn progress, 
   size_t best[16];
   double best_gf = 0;
   for (int i = 0; i < nc; i++) {
+    if (max_seconds > 0 && now() - t_start > max_seconds) {
+      out->candidates = i; /* the budget is spent: keep the best so far */
+      break;
+    }
     double gf = 0;
     if (apply(ctx, cand[i]) && time_sgemm(ctx, n, a, b, c, &gf) == VX_OK && gf > best_gf) {
       best_gf = gf;
