@@ -351,7 +351,8 @@ VX_API vx_status vx_avg_pool3d_backward(vx_context *ctx, const vx_tensor *dy, co
  * torch.nn.functional.interpolate(mode = 'nearest' | 'trilinear', align_corners = False). The
  * output size is y's shape. scale (may be NULL): per axis D, H, W, a scale factor > 0 is used
  * as torch uses scale_factor (the source step is 1/scale, and y's size must be
- * floor(in * scale)); 0 takes the step in/out from the sizes. The backward is a gather. */
+ * floor(in * scale), computed in double as torch does, up to the float rounding of scale); 0
+ * takes the step in/out from the sizes. The backward is a gather. */
 typedef enum { VX_INTERP_NEAREST = 0, VX_INTERP_TRILINEAR = 1 } vx_interp_mode;
 VX_API vx_status vx_interpolate_forward(vx_context *ctx, const vx_tensor *x, vx_interp_mode mode,
                                         const float scale[3], vx_tensor *y);

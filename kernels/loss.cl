@@ -83,3 +83,41 @@ __kernel void dice_ce_grad(__global const float *x, int xoff, __global const flo
     dx[dxoff + (size_t)n * K * S + (size_t)c * S + v] = p * (g - pg) + ce_scale * (p - y);
   }
 }
+
+/* ---- MSE and the VAE's KL term: two-stage sums. Work-group g sums elements
+ * [g*chunk, min((g+1)*chunk, n)) in a fixed strided order and a fixed tree into part[g]; the
+ * host adds the partial sums in double. mode 0: (a - b)^2; mode 1 (a = mu, b = sigma):
+ * mu^2 + sigma^2 - log(sigma^2) - 1. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void partial_sums(int mode, __global const float *a, int aoff, __global const float *b, int boff, int n, int chunk,
+                  __global float *part_out) {
+  __local float part[WG];
+  int g = get_group_id(0), l = get_local_id(0);
+  int lo = g * chunk, hi = min(lo + chunk, n);
+  float acc = 0.0f;
+  for (int i = lo + l; i < hi; i += WG) {
+    float u = a[aoff + i], v = b[boff + i];
+    acc += mode == 0 ? (u - v) * (u - v) : u * u + v * v - log(v * v) - 1.0f;
+  }
+  acc = wg_sum(acc, part);
+  if (l == 0) part_out[g] = acc;
+}
+
+/* d (+)= scale * (a - b). */
+__kernel void mse_grad(__global const float *a, int aoff, __global const float *b, int boff, int n, float scale,
+                       __global float *d, int doff, int accumulate) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  float g = scale * (a[aoff + i] - b[boff + i]);
+  d[doff + i] = accumulate ? d[doff + i] + g : g;
+}
+
+/* dmu (+)= scale * 2 mu; dsigma (+)= scale * (2 sigma - 2 / sigma). which: 1 dmu, 2 dsigma. */
+__kernel void kl_grad(__global const float *mu, int moff, __global const float *sg, int soff, int n, float scale,
+                      __global float *d, int doff, int which, int accumulate) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  float s = sg[soff + i];
+  float g = which == 1 ? scale * 2.0f * mu[moff + i] : scale * (2.0f * s - 2.0f / s);
+  d[doff + i] = accumulate ? d[doff + i] + g : g;
+}

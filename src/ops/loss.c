@@ -91,3 +91,86 @@ done:
   free(coef);
   return st;
 }
+
+/* ---------------------------------------------------------------- MSE and KL
+ * Both sum n terms in two stages (fixed work-group partial sums, then the host in double), so
+ * the value is the same on every run; the gradient is written only after the value is finite.
+ * Cross-entropy alone and soft Dice alone need no function of their own: vx_loss_dice_ce with
+ * dice_weight = 0 (or ce_weight = 0). */
+#define SUM_GROUPS_MAX 256
+
+static vx_status two_stage_sum(vx_context *ctx, int mode, const vx_tensor *a, const vx_tensor *b, double *out) {
+  size_t n = a->numel;
+  size_t groups = (n + LOSS_WG - 1) / LOSS_WG;
+  if (groups > SUM_GROUPS_MAX) groups = SUM_GROUPS_MAX;
+  size_t chunk = (n + groups - 1) / groups;
+  float part[SUM_GROUPS_MAX];
+  cl_mem buf;
+  vx_status st = vx_workspace(ctx, groups * sizeof(float), &buf);
+  if (st != VX_OK) return st;
+  char opts[32];
+  snprintf(opts, sizeof opts, "-DWG=%d", LOSS_WG);
+  size_t local = LOSS_WG, global = groups * LOSS_WG;
+  vx_arg args[] = {VX_INT(mode), VX_MEM(a->buf), VX_INT(a->offset), VX_MEM(b->buf), VX_INT(b->offset), VX_INT(n),
+                   VX_INT(chunk), VX_MEM(buf)};
+  if ((st = vx_launch(ctx, "loss", opts, "partial_sums", 1, &global, &local, args, VX_NARGS(args))) != VX_OK)
+    return st;
+  cl_int err = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, 0, groups * sizeof(float), part, 0, NULL, NULL);
+  if (err != CL_SUCCESS) return vx_cl_fail(ctx, err, "reading loss partial sums");
+  double s = 0.0;
+  for (size_t g = 0; g < groups; g++) s += part[g];
+  *out = s;
+  return VX_OK;
+}
+
+static vx_status check_pair(vx_context *ctx, const char *op, const char *an, const vx_tensor *a, const char *bn,
+                            const vx_tensor *b) {
+  if (!a) return vx_fail(ctx, VX_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, an);
+  return vx_check_shape(ctx, op, bn, b, a->shape);
+}
+
+vx_status vx_mse_loss(vx_context *ctx, const vx_tensor *input, const vx_tensor *target, float weight, float *loss,
+                      vx_tensor *dinput, int accumulate) {
+  const char *op = "mse_loss";
+  if (!loss) return vx_fail(ctx, VX_ERR_INVALID_ARGUMENT, "%s: loss (the output value) is NULL", op);
+  vx_status st = check_pair(ctx, op, "input", input, "target", target);
+  if (st == VX_OK && dinput) st = vx_check_shape(ctx, op, "dinput", dinput, input->shape);
+  if (st != VX_OK) return st;
+  double sum;
+  if ((st = two_stage_sum(ctx, 0, input, target, &sum)) != VX_OK) return st;
+  double n = (double)input->numel, value = weight * sum / n;
+  *loss = (float)value;
+  if (!isfinite(value)) return vx_fail(ctx, VX_ERR_NOT_FINITE, "%s: the loss is %g (sum of squares %g)", op, value, sum);
+  if (!dinput) return VX_OK;
+  size_t g = input->numel;
+  vx_arg args[] = {VX_MEM(input->buf), VX_INT(input->offset), VX_MEM(target->buf), VX_INT(target->offset),
+                   VX_INT(input->numel), VX_FLOAT(2.0 * weight / n), VX_MEM(dinput->buf), VX_INT(dinput->offset),
+                   VX_INT(accumulate != 0)};
+  return vx_launch(ctx, "loss", "-DWG=64", "mse_grad", 1, &g, NULL, args, VX_NARGS(args));
+}
+
+vx_status vx_kl_loss(vx_context *ctx, const vx_tensor *mu, const vx_tensor *sigma, float weight, float *loss,
+                     vx_tensor *dmu, vx_tensor *dsigma, int accumulate) {
+  const char *op = "kl_loss";
+  if (!loss) return vx_fail(ctx, VX_ERR_INVALID_ARGUMENT, "%s: loss (the output value) is NULL", op);
+  vx_status st = check_pair(ctx, op, "mu", mu, "sigma", sigma);
+  if (st == VX_OK && dmu) st = vx_check_shape(ctx, op, "dmu", dmu, mu->shape);
+  if (st == VX_OK && dsigma) st = vx_check_shape(ctx, op, "dsigma", dsigma, mu->shape);
+  if (st != VX_OK) return st;
+  double sum;
+  if ((st = two_stage_sum(ctx, 1, mu, sigma, &sum)) != VX_OK) return st;
+  double n = (double)mu->numel, value = weight * sum / n;
+  *loss = (float)value;
+  if (!isfinite(value))
+    return vx_fail(ctx, VX_ERR_NOT_FINITE, "%s: the loss is %g (is some sigma <= 0 or not finite?)", op, value);
+  for (int which = 1; which <= 2; which++) {
+    vx_tensor *d = which == 1 ? dmu : dsigma;
+    if (!d) continue;
+    size_t g = mu->numel;
+    vx_arg args[] = {VX_MEM(mu->buf), VX_INT(mu->offset), VX_MEM(sigma->buf), VX_INT(sigma->offset),
+                     VX_INT(mu->numel), VX_FLOAT(weight / n), VX_MEM(d->buf), VX_INT(d->offset), VX_INT(which),
+                     VX_INT(accumulate != 0)};
+    if ((st = vx_launch(ctx, "loss", "-DWG=64", "kl_grad", 1, &g, NULL, args, VX_NARGS(args))) != VX_OK) return st;
+  }
+  return VX_OK;
+}
