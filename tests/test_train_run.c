@@ -20,6 +20,7 @@ static unsigned char *slurp(const char *path, size_t *n) {
   fseek(f, 0, SEEK_SET);
   unsigned char *b = malloc(*n + 1);
   if (b && fread(b, 1, *n, f) != *n) { free(b); b = NULL; }
+  if (b) b[*n] = 0; /* the logs are compared as text */
   fclose(f);
   return b;
 }
@@ -97,14 +98,16 @@ int main(void) {
   int lines_same = l1 && l2;
   for (char *s1 = (char *)l1, *s2 = (char *)l2; lines_same && s1 && s2 && *s1; ) {
     char *e1 = strchr(s1, '\n'), *e2 = strchr(s2, '\n');
+    if (!e1) e1 = s1 + strlen(s1);
+    if (!e2) e2 = s2 + strlen(s2);
     int c = 0;
     char *q1 = s1, *q2 = s2;
     while (q1 < e1 && c < 4) { if (*q1 == ',') c++; q1++; }
     c = 0;
     while (q2 < e2 && c < 4) { if (*q2 == ',') c++; q2++; }
     lines_same = (q1 - s1) == (q2 - s2) && !memcmp(s1, s2, (size_t)(q1 - s1));
-    s1 = e1 ? e1 + 1 : NULL;
-    s2 = e2 ? e2 + 1 : NULL;
+    s1 = *e1 ? e1 + 1 : NULL;
+    s2 = *e2 ? e2 + 1 : NULL;
   }
   CHECK(lines_same, "training logs differ:\n%s\n---\n%s", l1 ? (char *)l1 : "", l2 ? (char *)l2 : "");
   free(l1);
