@@ -12,7 +12,8 @@
  *   conv3d, conv_transpose3d forward and gradients: rtol 1e-4, atol 1e-4 (float32 sums of up to
  *     ~300 O(1) products: typical error ~1e-6, worst-case bound ~2e-5);
  *   instance_norm forward: 1e-5 / 1e-5 (a few float ops on top of the row's mean and 1/std);
- *   instance_norm gradients: 1e-4 / 1e-4.
+ *   instance_norm gradients: 1e-4 / 1e-4; batch/group/channel layer norm (norm.vxg) the same, running
+ *   statistics with the forward's.
  * One line per check failed (all with -v), then "N passed, M failed". Exits 1 when anything
  * failed (a missing or corrupt golden file included), 77 (ctest: skipped) when there is no
  * OpenCL device. */
@@ -319,6 +320,66 @@ static void check_instance_norm(vx_context *ctx, const golden_file *g, const cha
   scope_free(&s);
 }
 
+/* ---------------------------------------------------------------- batch, group, channel layer norm
+ * params: kind (0 batch norm training, 1 batch norm inference, 2 group norm, 3 channel layer
+ * norm), eps, affine, activation, slope, groups, momentum. Batch norm cases hold running_mean/
+ * running_var before and running_mean_out/running_var_out after the forward. */
+static void check_norm(vx_context *ctx, const golden_file *g, const char *file, const char *c) {
+  const golden_array *P = golden_find(g, c, "params"), *x = golden_find(g, c, "x"), *dy = golden_find(g, c, "dy"),
+                     *y = golden_find(g, c, "y"), *dx = golden_find(g, c, "dx");
+  if (!need(x, file, c, "x") || !need(dy, file, c, "dy") || !need(y, file, c, "y") || !need(dx, file, c, "dx")) return;
+  if (P->numel != 7) { report(0, "%s %s: params has %zu values, expected 7", file, c, P->numel); return; }
+  int kind = (int)P->data[0], affine = P->data[2] != 0.0f, groups = (int)P->data[5];
+  float eps = P->data[1], slope = P->data[4], momentum = P->data[6];
+  vx_activation act = (vx_activation)(int)P->data[3];
+  const golden_array *gam = golden_find(g, c, "gamma"), *bet = golden_find(g, c, "beta"),
+                     *dg = golden_find(g, c, "dgamma"), *db = golden_find(g, c, "dbeta"),
+                     *rm = golden_find(g, c, "running_mean"), *rv = golden_find(g, c, "running_var"),
+                     *rm_out = golden_find(g, c, "running_mean_out"), *rv_out = golden_find(g, c, "running_var_out");
+  if (affine && (!need(gam, file, c, "gamma") || !need(bet, file, c, "beta") || !need(dg, file, c, "dgamma") ||
+                 !need(db, file, c, "dbeta")))
+    return;
+  int batch = kind == 0 || kind == 1;
+  if (batch && (!need(rm, file, c, "running_mean") || !need(rv, file, c, "running_var") ||
+                !need(rm_out, file, c, "running_mean_out") || !need(rv_out, file, c, "running_var_out")))
+    return;
+  int save_dims[5] = {2 * x->dims[0] * x->dims[2] * x->dims[3] * x->dims[4] + 2 * x->dims[0] * x->dims[1], 1, 1, 1, 1};
+
+  scope s = {.ctx = ctx};
+  vx_tensor *tx = scope_upload(&s, x, c), *tdy = scope_upload(&s, dy, c);
+  vx_tensor *tg = affine ? scope_upload(&s, gam, c) : NULL, *tb = affine ? scope_upload(&s, bet, c) : NULL;
+  vx_tensor *trm = batch ? scope_upload(&s, rm, c) : NULL, *trv = batch ? scope_upload(&s, rv, c) : NULL;
+  vx_tensor *ty = scope_tensor(&s, x->dims, c), *tsave = scope_tensor(&s, save_dims, c), *tdx = scope_tensor(&s, x->dims, c);
+  vx_tensor *tdg = affine ? scope_tensor(&s, gam->dims, c) : NULL, *tdb = affine ? scope_tensor(&s, bet->dims, c) : NULL;
+  if (!tx || !tdy || !ty || !tsave || !tdx || (affine && (!tg || !tb || !tdg || !tdb)) || (batch && (!trm || !trv))) {
+    scope_free(&s);
+    return;
+  }
+  vx_status st = batch ? vx_batch_norm_forward(ctx, tx, tg, tb, trm, trv, kind == 0, momentum, eps, act, slope, ty, tsave)
+                 : kind == 2 ? vx_group_norm_forward(ctx, tx, groups, tg, tb, eps, act, slope, ty, tsave)
+                             : vx_layer_norm_channels_forward(ctx, tx, tg, tb, eps, ty, tsave);
+  status_check(ctx, st, file, c, "forward");
+  if (st == VX_OK) {
+    compare(ctx, ty, y, NORM_FWD_ATOL, NORM_FWD_RTOL, file, c, "forward");
+    if (batch) {
+      compare(ctx, trm, rm_out, NORM_FWD_ATOL, NORM_FWD_RTOL, file, c, "running_mean");
+      compare(ctx, trv, rv_out, NORM_FWD_ATOL, NORM_FWD_RTOL, file, c, "running_var");
+    }
+    st = batch ? vx_batch_norm_backward(ctx, tx, ty, tdy, tg, tsave, kind == 0, act, slope, tdx, tdg, tdb, 0)
+         : kind == 2 ? vx_group_norm_backward(ctx, tx, groups, ty, tdy, tg, tsave, act, slope, tdx, tdg, tdb, 0)
+                     : vx_layer_norm_channels_backward(ctx, tx, tdy, tg, tsave, tdx, tdg, tdb, 0);
+    status_check(ctx, st, file, c, "backward");
+    if (st == VX_OK) {
+      compare(ctx, tdx, dx, NORM_BWD_ATOL, NORM_BWD_RTOL, file, c, "dx");
+      if (affine) {
+        compare(ctx, tdg, dg, NORM_BWD_ATOL, NORM_BWD_RTOL, file, c, "dgamma");
+        compare(ctx, tdb, db, NORM_BWD_ATOL, NORM_BWD_RTOL, file, c, "dbeta");
+      }
+    }
+  }
+  scope_free(&s);
+}
+
 /* ---------------------------------------------------------------- driver */
 typedef void (*case_fn)(vx_context *ctx, const golden_file *g, const char *file, const char *case_name);
 static const struct {
@@ -328,6 +389,7 @@ static const struct {
     {"conv3d.vxg", check_conv3d},
     {"conv_transpose3d.vxg", check_conv_transpose3d},
     {"instance_norm.vxg", check_instance_norm},
+    {"norm.vxg", check_norm},
 };
 
 /* Every case of one file: each "CASE/params" array names a case. */

@@ -21,6 +21,8 @@ from .nifti import load_nifti, save_nifti
 from .ops import *  # noqa: F401,F403
 from .ops import __all__ as _ops_all
 from .optim import adam_step, sgd_step
+from .norm import *  # noqa: F401,F403  (batch_norm, group_norm, layer_norm_channels and backwards)
+from .more import *  # noqa: F401,F403  (prelu, gelu, pooling, interpolate, pad, losses, ...)
 from .predict import Predictor, predict
 
 __version__ = "0.1.0"

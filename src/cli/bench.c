@@ -85,6 +85,31 @@ static vx_status in_b(void *a_) {
   op_args *a = a_;
   return vx_instance_norm_backward(a->ctx, a->x, a->y, a->y, a->g, a->save, VX_ACT_NONE, 0, a->dx, a->dg, a->db, 0);
 }
+/* batch norm (training; running statistics in w, dw), group norm (8 groups), channel layer norm */
+static vx_status bn_f(void *a_) {
+  op_args *a = a_;
+  return vx_batch_norm_forward(a->ctx, a->x, a->g, a->b, a->w, a->dw, 1, 0.1f, 1e-5f, VX_ACT_NONE, 0, a->y, a->save);
+}
+static vx_status bn_b(void *a_) {
+  op_args *a = a_;
+  return vx_batch_norm_backward(a->ctx, a->x, a->y, a->y, a->g, a->save, 1, VX_ACT_NONE, 0, a->dx, a->dg, a->db, 0);
+}
+static vx_status gn_f(void *a_) {
+  op_args *a = a_;
+  return vx_group_norm_forward(a->ctx, a->x, 8, a->g, a->b, 1e-5f, VX_ACT_NONE, 0, a->y, a->save);
+}
+static vx_status gn_b(void *a_) {
+  op_args *a = a_;
+  return vx_group_norm_backward(a->ctx, a->x, 8, a->y, a->y, a->g, a->save, VX_ACT_NONE, 0, a->dx, a->dg, a->db, 0);
+}
+static vx_status ln_f(void *a_) {
+  op_args *a = a_;
+  return vx_layer_norm_channels_forward(a->ctx, a->x, a->g, a->b, 1e-6f, a->y, a->save);
+}
+static vx_status ln_b(void *a_) {
+  op_args *a = a_;
+  return vx_layer_norm_channels_backward(a->ctx, a->x, a->y, a->g, a->save, a->dx, a->dg, a->db, 0);
+}
 static vx_status lrelu_f(void *a_) {
   op_args *a = a_;
   return vx_activation_forward(a->ctx, VX_ACT_LEAKY_RELU, 0.01f, a->x, a->y);
@@ -184,9 +209,9 @@ int vx_cli_bench(int argc, char **argv) {
     release(&a);
   }
   /* memory-bound ops on 32 x 64^3 */
-  int ns[5] = {1, 32, 64, 64, 64}, cs[5] = {32, 1, 1, 1, 1}, ss[5] = {1, 1, 1, 1, 64};
+  int ns[5] = {1, 32, 64, 64, 64}, cs[5] = {32, 1, 1, 1, 1}, ss[5] = {1, 1, 1, 1, 2 * 64 * 64 * 64}; /* LN: 2/voxel */
   double bytes = 32.0 * 64 * 64 * 64 * 4;
-  if (!only || strstr("instance_norm leaky_relu", only)) {
+  if (!only || strstr("instance_norm leaky_relu batch_norm group_norm layer_norm", only)) {
     st = vx_tensor_create(ctx, ns, &a.x);
     if (st == VX_OK) st = vx_tensor_create(ctx, ns, &a.y);
     if (st == VX_OK) st = vx_tensor_create(ctx, ns, &a.dx);
@@ -208,6 +233,23 @@ int vx_cli_bench(int argc, char **argv) {
       json_array_append_new(rows, row("leaky_relu 32x64^3", "forward", t, 2 * bytes, 0, gbps));
     if (st == VX_OK && (t = time_ms(ctx, lrelu_b, &a, &st)) > 0)
       json_array_append_new(rows, row("leaky_relu 32x64^3", "backward", t, 3 * bytes, 0, gbps));
+    int other_norms = !only || strstr("batch_norm group_norm layer_norm", only);
+    if (st == VX_OK && other_norms) st = vx_tensor_create(ctx, cs, &a.w);
+    if (st == VX_OK && other_norms) st = vx_tensor_create(ctx, cs, &a.dw);
+    if (st == VX_OK && other_norms) st = vx_tensor_fill(a.w, 0.0f);
+    if (st == VX_OK && other_norms) st = vx_tensor_fill(a.dw, 1.0f);
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, bn_f, &a, &st)) > 0)
+      json_array_append_new(rows, row("batch_norm 32x64^3 (training)", "forward", t, 2 * bytes, 0, gbps));
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, bn_b, &a, &st)) > 0)
+      json_array_append_new(rows, row("batch_norm 32x64^3 (training)", "backward", t, 3 * bytes, 0, gbps));
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, gn_f, &a, &st)) > 0)
+      json_array_append_new(rows, row("group_norm 32x64^3 (8 groups)", "forward", t, 2 * bytes, 0, gbps));
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, gn_b, &a, &st)) > 0)
+      json_array_append_new(rows, row("group_norm 32x64^3 (8 groups)", "backward", t, 3 * bytes, 0, gbps));
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, ln_f, &a, &st)) > 0)
+      json_array_append_new(rows, row("layer_norm (channels) 32x64^3", "forward", t, 2 * bytes, 0, gbps));
+    if (st == VX_OK && other_norms && (t = time_ms(ctx, ln_b, &a, &st)) > 0)
+      json_array_append_new(rows, row("layer_norm (channels) 32x64^3", "backward", t, 3 * bytes, 0, gbps));
     if (st != VX_OK) printf("  memory-bound ops failed: %s\n", vx_context_last_error(ctx));
     release(&a);
   }

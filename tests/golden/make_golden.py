@@ -149,10 +149,60 @@ def instance_norm_cases():
     return arrays
 
 
+NORMS = [  # name, kind (0 batch norm training, 1 batch norm inference, 2 group norm, 3 channel layer
+    # norm), shape, affine, activation, slope, groups
+    ("batch_train_affine_leaky", 0, (2, 3, 3, 4, 5), True, 2, 0.01, 0),
+    ("batch_train_plain", 0, (1, 4, 3, 3, 3), False, 0, 0.0, 0),
+    ("batch_eval_affine_relu", 1, (2, 3, 3, 4, 5), True, 1, 0.0, 0),
+    ("group_affine", 2, (2, 6, 3, 4, 5), True, 0, 0.0, 3),
+    ("group_plain_relu", 2, (1, 4, 3, 3, 3), False, 1, 0.0, 2),
+    ("layer_affine", 3, (2, 5, 3, 4, 3), True, 0, 0.0, 0),
+]
+
+
+def norm_cases():
+    """params: kind, eps, affine, activation, slope, groups, momentum. Batch norm also holds
+    running_mean/running_var before the forward and running_mean_out/running_var_out after."""
+    arrays = []
+    for name, kind, shape, affine, act, slope, groups in NORMS:
+        c = shape[1]
+        eps, momentum = (1e-6 if kind == 3 else 1e-5), 0.1
+        x = rand(*shape) + np.arange(c, dtype=np.float32).reshape(1, c, 1, 1, 1)
+        gam, bet = (rand(c, lo=0.5, hi=1.5), rand(c)) if affine else (None, None)
+        tx = t64(x)
+        tg, tb = (t64(gam), t64(bet)) if affine else (None, None)
+        extra = []
+        if kind in (0, 1):
+            rm, rv = rand(c, lo=-0.5, hi=0.5), rand(c, lo=0.5, hi=1.5)
+            trm, trv = torch.tensor(rm.astype(np.float64)), torch.tensor(rv.astype(np.float64))
+            y = F.batch_norm(tx, trm, trv, tg, tb, training=kind == 0, momentum=momentum, eps=eps)
+            extra = [(f"{name}/running_mean", rm), (f"{name}/running_var", rv),
+                     (f"{name}/running_mean_out", f32(trm)), (f"{name}/running_var_out", f32(trv))]
+        elif kind == 2:
+            y = F.group_norm(tx, groups, tg, tb, eps=eps)
+        else:
+            y = F.layer_norm(tx.movedim(1, -1), (c,), tg, tb, eps=eps).movedim(-1, 1)
+        if act == 1:
+            y = F.relu(y)
+        elif act == 2:
+            y = F.leaky_relu(y, slope)
+        dy = rand(*shape)
+        y.backward(torch.tensor(dy.astype(np.float64)))
+        arrays += [(f"{name}/params", np.array([kind, eps, int(affine), act, slope, groups, momentum], np.float32)),
+                   (f"{name}/x", x)]
+        if affine:
+            arrays += [(f"{name}/gamma", gam), (f"{name}/beta", bet)]
+        arrays += extra + [(f"{name}/dy", dy), (f"{name}/y", f32(y)), (f"{name}/dx", f32(tx.grad))]
+        if affine:
+            arrays += [(f"{name}/dgamma", f32(tg.grad)), (f"{name}/dbeta", f32(tb.grad))]
+    return arrays
+
+
 FILES = {
     "conv3d.vxg": lambda: conv_cases(False),
     "conv_transpose3d.vxg": lambda: conv_cases(True),
     "instance_norm.vxg": instance_norm_cases,
+    "norm.vxg": norm_cases,  # batch, group and channel layer norm
 }
 
 

@@ -1,0 +1,866 @@
+/* test_ops_norm: the normalisation family (batch norm in training and inference mode, group
+ * norm, channel layer norm) on every OpenCL device, against the double-precision references
+ * in tests/ref/ref_norm.c. Instance norm (group norm with groups = C) is in test_ops.
+ *
+ *   test_ops_norm [-d P:D|gpu|cpu|NAME] [-o OP[,OP...]] [--small] [-v]
+ *
+ * ops: batch_norm, group_norm, layer_norm. --small: tiny shapes only (for Oclgrind).
+ * For each case, over odd sizes, N = 1 and 2, affine on and off, every activation, shapes with
+ * one and several reduction chunks per row (the chunk is 64 floats up to 4096, then 512):
+ *   - forward values and the saved statistics against the reference;
+ *   - batch norm training: running mean/var after the update (momentum 0.1, unbiased var);
+ *   - a second forward and a second backward are bitwise identical;
+ *   - dx, dgamma, dbeta against central finite differences of the double reference of
+ *     L = sum(r .* y) (the device gets dy = r), on a sample that holds the first and last element;
+ *   - accumulate = 1 adds to what the outputs held;
+ *   - bad arguments are refused before anything runs, with a message naming the argument, and
+ *     the output left untouched.
+ * One line per failed check, then "N passed, M failed"; exit 1 when anything failed, 77 (ctest:
+ * skipped) without an OpenCL device. Fixed RNG seed: runs repeat. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ref/ref_norm.h"
+#include "ref/ref_ops.h"
+#include "voxcl.h"
+
+/* ---------------------------------------------------------------- tolerances
+ * Inputs are O(1). Gradients are float32 sums over a statistics row (up to ~10^4 values in
+ * chunks of <= 512 summed pairwise-ish, then chunk sums in order): rounding stays ~1e-6, the
+ * bound is ~1e-4. Forward values are O(1), a handful of float ops on top of the row's mean and
+ * 1/std: 1e-5 is well above the error seen (~1e-6). Running statistics: one float update. */
+#define NORM_ATOL 1e-4
+#define NORM_RTOL 1e-4
+#define NORM_FWD_ATOL 1e-5
+#define NORM_FWD_RTOL 1e-5
+#define RUNNING_ATOL 1e-6
+#define RUNNING_RTOL 1e-5
+
+/* ---------------------------------------------------------------- finite differences
+ * h = 1e-6 keeps truncation (h^2 f''') below 1e-10 and roundoff (1e-16 |L| / h) below 1e-8; a
+ * ReLU kink is crossed only when a pre-activation lies within ~h of 0 (~1e-6 per element). */
+#define FD_H_NORM 1e-6
+#define FD_SAMPLES 40
+
+/* ---------------------------------------------------------------- small helpers */
+static void *xmalloc(size_t bytes) {
+  /* Host memory for a test of a few MB: running out is not something to recover from here. */
+  void *p = calloc(1, bytes ? bytes : 1);
+  if (!p) {
+    fprintf(stderr, "test_ops_norm: out of host memory (%zu bytes)\n", bytes);
+    exit(2);
+  }
+  return p;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int contains_nocase(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+    if (i == n) return 1;
+  }
+  return n == 0;
+}
+
+static double dot(const double *a, const double *b, size_t n) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* splitmix64: small, fixed seed, the same sequence everywhere. */
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+static double rng_uniform(uint64_t *s, double lo, double hi) {
+  return lo + (hi - lo) * (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ---------------------------------------------------------------- the tester */
+typedef struct {
+  int small, verbose;
+  vx_context *ctx;      /* the device under test */
+  char dev[320];        /* "P:D name" */
+  const char *op;
+  char desc[320]; /* the case: shapes and parameters */
+  uint64_t rng;
+  int passed, failed;
+} tester;
+
+static void vrecord(tester *t, int ok, const char *what, const char *fmt, va_list ap) {
+  if (ok) t->passed++;
+  else t->failed++;
+  if (ok && !t->verbose) return;
+  char detail[1024];
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  printf("%s %s on %s: %s | %s: %s\n", ok ? "ok  " : "FAIL", t->op, t->dev, t->desc, what, detail);
+}
+
+static int record(tester *t, int ok, const char *what, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int record(tester *t, int ok, const char *what, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vrecord(t, ok, what, fmt, ap);
+  va_end(ap);
+  return ok;
+}
+
+/* A call that should have worked did not. */
+static void fail_call(tester *t, vx_context *ctx, const char *what, vx_status st) {
+  record(t, 0, what, "returned %s: %s", vx_status_string(st), vx_context_last_error(ctx));
+}
+
+/* Compares dev[idx[k]] with ref[k] for k < n (dev[k] with ref[k] when idx is NULL). */
+static int check_close(tester *t, const char *what, const float *dev, const double *ref, const size_t *idx, size_t n,
+                       double atol, double rtol) {
+  double max_abs = 0.0, max_rel = 0.0, worst = -1.0;
+  size_t wi = 0, wk = 0;
+  int ok = 1;
+  for (size_t k = 0; k < n; k++) {
+    size_t i = idx ? idx[k] : k;
+    double d = dev[i], r = ref[k], e = fabs(d - r);
+    double lim = atol + rtol * fabs(r);
+    if (!(e <= lim)) ok = 0; /* also catches NaN */
+    double ratio = isfinite(e) ? e / lim : INFINITY;
+    if (e > max_abs || !isfinite(e)) max_abs = isfinite(e) ? e : INFINITY;
+    if (r != 0.0 && e / fabs(r) > max_rel) max_rel = e / fabs(r);
+    if (ratio > worst) { worst = ratio; wi = i; wk = k; }
+  }
+  if (n == 0) return record(t, 0, what, "nothing compared");
+  return record(t, ok, what, "max abs err %.3g, max rel err %.3g over %zu values; worst [%zu] dev %.9g ref %.9g "
+                "(atol %g, rtol %g)", max_abs, max_rel, n, wi, (double)dev[wi], ref[wk], atol, rtol);
+}
+
+static int check_bitwise(tester *t, const char *what, const float *a, const float *b, size_t n) {
+  size_t diff = 0, first = 0;
+  for (size_t i = n; i-- > 0;)
+    if (memcmp(&a[i], &b[i], sizeof(float))) { diff++; first = i; }
+  return record(t, diff == 0, what, diff ? "%zu of %zu values differ between two runs, first [%zu]: %.9g vs %.9g"
+                                         : "%zu values bitwise identical over two runs",
+                diff ? diff : n, n, first, (double)a[first], (double)b[first]);
+}
+
+/* Up to FD_SAMPLES distinct indices of [0, n), sorted, always with 0 and n - 1. */
+static size_t pick_indices(tester *t, size_t n, size_t *idx) {
+  if (n <= FD_SAMPLES) {
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    return n;
+  }
+  size_t k = 0;
+  idx[k++] = 0;
+  while (k < FD_SAMPLES - 1) {
+    size_t c = 1 + (size_t)(rng_next(&t->rng) % (n - 2));
+    size_t j = 1;
+    while (j < k && idx[j] != c) j++;
+    if (j == k) idx[k++] = c;
+  }
+  idx[k++] = n - 1;
+  for (size_t a = 1; a < k; a++) /* insertion sort: k is tiny */
+    for (size_t b = a; b > 0 && idx[b - 1] > idx[b]; b--) {
+      size_t tmp = idx[b];
+      idx[b] = idx[b - 1];
+      idx[b - 1] = tmp;
+    }
+  return k;
+}
+
+typedef double (*loss_fn)(void *state);
+
+/* Checks dev (the device's dL/dparam) against central differences of f at a sample of elements
+ * of param, which f reads. */
+static int fd_check(tester *t, const char *what, loss_fn f, void *state, double *param, size_t n, const float *dev,
+                    double h, double atol, double rtol) {
+  size_t idx[FD_SAMPLES] = {0};
+  double fd[FD_SAMPLES] = {0};
+  size_t k = pick_indices(t, n, idx);
+  for (size_t j = 0; j < k; j++) {
+    double save = param[idx[j]];
+    param[idx[j]] = save + h;
+    double lp = f(state);
+    param[idx[j]] = save - h;
+    double lm = f(state);
+    param[idx[j]] = save;
+    fd[j] = (lp - lm) / (2.0 * h);
+  }
+  return check_close(t, what, dev, fd, idx, k, atol, rtol);
+}
+
+/* Host data: float values for the device, the same values as doubles for the reference. */
+static float *rand_floats(tester *t, size_t n, double lo, double hi) {
+  float *f = xmalloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) f[i] = (float)rng_uniform(&t->rng, lo, hi);
+  return f;
+}
+static double *to_double(const float *f, size_t n) {
+  double *d = xmalloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) d[i] = f[i];
+  return d;
+}
+/* ref[i] = a[i] + b[i] in double: the expected content after an accumulating call. */
+static double *sum_double(const float *a, const float *b, size_t n) {
+  double *d = xmalloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) d[i] = (double)a[i] + (double)b[i];
+  return d;
+}
+
+/* ---------------------------------------------------------------- device tensors
+ * Each case allocates its tensors through a set that frees them all at the end. With 'views'
+ * the tensors are views at odd offsets of one arena, as a planned network holds them, so that
+ * every kernel and GEMM sees a non-zero offset. */
+#define MAX_TENSORS 24
+#define ARENA_FLOATS ((size_t)1 << 20)
+typedef struct {
+  tester *t;
+  vx_context *ctx;
+  vx_tensor *arena;
+  size_t used;
+  vx_tensor *list[MAX_TENSORS];
+  int count;
+} tensor_set;
+
+static void ts_init(tensor_set *ts, tester *t, vx_context *ctx, int views) {
+  memset(ts, 0, sizeof *ts);
+  ts->t = t;
+  ts->ctx = ctx;
+  if (views) {
+    int shape[5] = {1, 1, 1, 1, (int)ARENA_FLOATS};
+    vx_status st = vx_tensor_create(ctx, shape, &ts->arena);
+    if (st != VX_OK) fail_call(t, ctx, "creating the view arena", st);
+    ts->used = 0;
+  }
+}
+
+/* A new tensor, uploaded from host when not NULL. NULL (and a recorded failure) on error. */
+static vx_tensor *ts_new(tensor_set *ts, const int shape[5], const float *host) {
+  vx_tensor *x = NULL;
+  vx_status st;
+  if (ts->count == MAX_TENSORS) {
+    record(ts->t, 0, "test setup", "more than %d tensors in one case", MAX_TENSORS);
+    return NULL;
+  }
+  if (ts->arena) {
+    ts->used += 5 + ts->used % 2; /* odd offsets, gaps between tensors */
+    st = vx_tensor_view(ts->arena, ts->used, shape, &x);
+    if (st == VX_OK) ts->used += ref_numel(shape);
+  } else {
+    st = vx_tensor_create(ts->ctx, shape, &x);
+  }
+  if (st != VX_OK) {
+    fail_call(ts->t, ts->ctx, "creating a tensor", st);
+    return NULL;
+  }
+  ts->list[ts->count++] = x;
+  if (host && (st = vx_tensor_upload(x, host)) != VX_OK) {
+    fail_call(ts->t, ts->ctx, "uploading a tensor", st);
+    return NULL;
+  }
+  return x;
+}
+
+static void ts_free(tensor_set *ts) {
+  while (ts->count > 0) vx_tensor_destroy(ts->list[--ts->count]);
+  vx_tensor_destroy(ts->arena);
+  ts->arena = NULL;
+}
+
+/* Downloads into a new host array (NULL and a recorded failure on error). */
+static float *fetch(tester *t, vx_context *ctx, const vx_tensor *x) {
+  float *h = xmalloc(vx_tensor_numel(x) * sizeof(float));
+  vx_status st = vx_tensor_download(x, h);
+  if (st != VX_OK) {
+    fail_call(t, ctx, "downloading a tensor", st);
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+#define TRY(what, call)                          \
+  do {                                           \
+    vx_status st_ = (call);                      \
+    if (st_ != VX_OK) {                          \
+      fail_call(t, ctx, (what), st_);            \
+      goto done;                                 \
+    }                                            \
+  } while (0)
+#define NEED(p) \
+  do {          \
+    if (!(p)) goto done; \
+  } while (0)
+
+/* ---------------------------------------------------------------- refusals
+ * A bad call must return 'expect' with a message naming 'keyword', and leave 'out' (pre-filled
+ * with a sentinel by the caller) as it was: nothing was launched that wrote it. */
+#define SENTINEL 1234.5f
+
+static void check_refused(tester *t, vx_context *ctx, const char *what, vx_status got, vx_status expect,
+                          const char *keyword, vx_tensor *out) {
+  const char *msg = vx_context_last_error(ctx);
+  int ok = got == expect && contains_nocase(msg, keyword);
+  int untouched = 1;
+  if (out) {
+    float *h = fetch(t, ctx, out);
+    if (!h) return;
+    for (size_t i = 0; i < vx_tensor_numel(out); i++) untouched &= h[i] == SENTINEL;
+    free(h);
+  }
+  record(t, ok && untouched, what, "status %s (expected %s), message \"%s\" (should name '%s')%s",
+         vx_status_string(got), vx_status_string(expect), msg, keyword,
+         untouched ? "" : "; the output was written although the call was refused");
+}
+
+/* Sets the context's last error to an unrelated message (a cheap refused call, nothing built), so
+ * that a refusal that forgets its message cannot pass on a stale one. */
+static void clear_last_error(vx_context *ctx) { (void)vx_context_build_kernel_file(ctx, NULL, NULL); }
+
+#define CHECK_REFUSED(what, call, expect, keyword, out)                  \
+  do {                                                                   \
+    clear_last_error(ctx);                                               \
+    check_refused(t, ctx, (what), (call), (expect), (keyword), (out));   \
+  } while (0)
+
+static vx_tensor *sentinel_tensor(tensor_set *ts, const int shape[5]) {
+  vx_tensor *x = ts_new(ts, shape, NULL);
+  vx_status st = x ? vx_tensor_fill(x, SENTINEL) : VX_OK;
+  if (st != VX_OK) {
+    fail_call(ts->t, ts->ctx, "filling a tensor", st);
+    return NULL;
+  }
+  return x;
+}
+
+static void set_desc(tester *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_desc(tester *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->desc, sizeof t->desc, fmt, ap);
+  va_end(ap);
+}
+
+static const char *shape_str(const int s[5], char *buf, size_t len) {
+  snprintf(buf, len, "[%d,%d,%d,%d,%d]", s[0], s[1], s[2], s[3], s[4]);
+  return buf;
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ================================================================ the norm cases */
+enum { K_GROUP, K_BATCH_TRAIN, K_BATCH_EVAL, K_LAYER };
+static const char *k_kind_names[] = {"group", "batch (training)", "batch (inference)", "layer (channels)"};
+static const char *k_act_names[] = {"none", "relu", "leaky_relu"};
+
+typedef struct {
+  int kind, N, C, sp[3], groups, affine, act;
+  float slope;
+} norm_case;
+
+typedef struct {
+  int kind, N, C, G, act;
+  size_t S;
+  double *x, *gamma, *beta, *r, *y, *rm, *rv;
+  double slope, eps, momentum;
+} norm_state;
+
+/* y of the case's reference into s->y (running statistics are not updated: they do not enter
+ * y in training mode and are fixed in inference mode). */
+static void norm_ref(norm_state *s, double *save) {
+  switch (s->kind) {
+  case K_GROUP:
+    ref_group_norm_forward(s->x, s->N, s->C, s->S, s->G, s->gamma, s->beta, s->eps, s->act, s->slope, s->y, save);
+    break;
+  case K_BATCH_TRAIN:
+  case K_BATCH_EVAL:
+    ref_batch_norm_forward(s->x, s->N, s->C, s->S, s->gamma, s->beta, s->kind == K_BATCH_TRAIN,
+                           s->kind == K_BATCH_TRAIN ? NULL : s->rm, s->kind == K_BATCH_TRAIN ? NULL : s->rv,
+                           s->momentum, s->eps, s->act, s->slope, s->y, save);
+    break;
+  default:
+    ref_layer_norm_channels_forward(s->x, s->N, s->C, s->S, s->gamma, s->beta, s->eps, s->y, save);
+  }
+}
+
+static double norm_loss(void *sv) {
+  norm_state *s = sv;
+  norm_ref(s, NULL);
+  return dot(s->r, s->y, (size_t)s->N * s->C * s->S);
+}
+
+typedef struct {
+  const norm_case *nc;
+  vx_tensor *x, *g, *b, *rm, *rv, *y, *save, *dy, *dx, *dg, *db;
+  float eps, momentum;
+} dev_args;
+
+static vx_status dev_forward(vx_context *ctx, const dev_args *a) {
+  const norm_case *nc = a->nc;
+  vx_activation act = (vx_activation)nc->act;
+  switch (nc->kind) {
+  case K_GROUP:
+    return vx_group_norm_forward(ctx, a->x, nc->groups, a->g, a->b, a->eps, act, nc->slope, a->y, a->save);
+  case K_BATCH_TRAIN:
+  case K_BATCH_EVAL:
+    return vx_batch_norm_forward(ctx, a->x, a->g, a->b, a->rm, a->rv, nc->kind == K_BATCH_TRAIN, a->momentum, a->eps,
+                                 act, nc->slope, a->y, a->save);
+  default:
+    return vx_layer_norm_channels_forward(ctx, a->x, a->g, a->b, a->eps, a->y, a->save);
+  }
+}
+
+static vx_status dev_backward(vx_context *ctx, const dev_args *a, int accumulate) {
+  const norm_case *nc = a->nc;
+  vx_activation act = (vx_activation)nc->act;
+  switch (nc->kind) {
+  case K_GROUP:
+    return vx_group_norm_backward(ctx, a->x, nc->groups, a->y, a->dy, a->g, a->save, act, nc->slope, a->dx, a->dg,
+                                  a->db, accumulate);
+  case K_BATCH_TRAIN:
+  case K_BATCH_EVAL:
+    return vx_batch_norm_backward(ctx, a->x, a->y, a->dy, a->g, a->save, nc->kind == K_BATCH_TRAIN, act, nc->slope,
+                                  a->dx, a->dg, a->db, accumulate);
+  default:
+    return vx_layer_norm_channels_backward(ctx, a->x, a->dy, a->g, a->save, a->dx, a->dg, a->db, accumulate);
+  }
+}
+
+/* Number of saved statistics pairs. */
+static size_t save_pairs(const norm_case *nc, size_t S) {
+  if (nc->kind == K_GROUP) return (size_t)nc->N * nc->groups;
+  if (nc->kind == K_LAYER) return (size_t)nc->N * S;
+  return (size_t)nc->C;
+}
+
+static void run_norm_case(tester *t, const norm_case *nc, int views) {
+  vx_context *ctx = t->ctx;
+  int xs[5] = {nc->N, nc->C, nc->sp[0], nc->sp[1], nc->sp[2]}, cs[5] = {1, nc->C, 1, 1, 1};
+  size_t nx = ref_numel(xs), C = (size_t)nc->C, S = (size_t)nc->sp[0] * nc->sp[1] * nc->sp[2];
+  size_t np = save_pairs(nc, S);
+  int ss[5] = {1, 1, 1, 1, (int)(2 * np)};
+  char b1[64];
+  set_desc(t, "%s norm x%s %s act %s slope %g%s", k_kind_names[nc->kind], shape_str(xs, b1, sizeof b1),
+           nc->affine ? "affine" : "no affine", k_act_names[nc->act],
+           (double)nc->slope, views ? " views" : "");
+  if (nc->kind == K_GROUP) {
+    size_t l = strlen(t->desc);
+    snprintf(t->desc + l, sizeof t->desc - l, " groups %d", nc->groups);
+  }
+  const float eps = nc->kind == K_LAYER ? 1e-6f : 1e-5f, momentum = 0.1f;
+  float *xf = rand_floats(t, nx, -1, 1);
+  for (size_t i = 0; i < nx; i++) xf[i] += (float)(i / S % 3); /* channel means 0, 1, 2: the mean matters */
+  float *gf = rand_floats(t, C, 0.5, 1.5), *bf = rand_floats(t, C, -0.5, 0.5), *rf = rand_floats(t, nx, -1, 1);
+  float *rmf = rand_floats(t, C, -0.5, 0.5), *rvf = rand_floats(t, C, 0.5, 1.5);
+  float *px = rand_floats(t, nx, -1, 1), *pg = rand_floats(t, C, -1, 1), *pb = rand_floats(t, C, -1, 1);
+  norm_state s = {nc->kind, nc->N, nc->C, nc->groups, nc->act, S, to_double(xf, nx),
+                  nc->affine ? to_double(gf, C) : NULL, nc->affine ? to_double(bf, C) : NULL, to_double(rf, nx),
+                  xmalloc(nx * sizeof(double)), to_double(rmf, C), to_double(rvf, C), (double)nc->slope, (double)eps,
+                  (double)momentum};
+  float *y_dev = NULL, *y2 = NULL, *save_dev = NULL, *rm_dev = NULL, *rv_dev = NULL, *dx1 = NULL, *dg1 = NULL,
+        *db1 = NULL, *dx2 = NULL, *dg2 = NULL, *db2 = NULL;
+  double *stats = xmalloc(2 * np * sizeof(double)), *acc = NULL, *rm_ref = NULL, *rv_ref = NULL;
+  double *yscratch = xmalloc(nx * sizeof(double));
+
+  tensor_set ts;
+  ts_init(&ts, t, ctx, views);
+  dev_args a = {.nc = nc, .eps = eps, .momentum = momentum};
+  NEED(a.x = ts_new(&ts, xs, xf));
+  if (nc->affine) {
+    NEED(a.g = ts_new(&ts, cs, gf));
+    NEED(a.b = ts_new(&ts, cs, bf));
+    NEED(a.dg = ts_new(&ts, cs, NULL));
+    NEED(a.db = ts_new(&ts, cs, NULL));
+  }
+  if (nc->kind == K_BATCH_TRAIN || nc->kind == K_BATCH_EVAL) {
+    NEED(a.rm = ts_new(&ts, cs, rmf));
+    NEED(a.rv = ts_new(&ts, cs, rvf));
+  }
+  NEED(a.y = ts_new(&ts, xs, NULL));
+  NEED(a.save = ts_new(&ts, ss, NULL));
+  NEED(a.dy = ts_new(&ts, xs, rf));
+  NEED(a.dx = ts_new(&ts, xs, NULL));
+
+  TRY("forward", dev_forward(ctx, &a));
+  NEED(y_dev = fetch(t, ctx, a.y));
+  NEED(save_dev = fetch(t, ctx, a.save));
+  norm_ref(&s, stats);
+  check_close(t, "forward y", y_dev, s.y, NULL, nx, NORM_FWD_ATOL, NORM_FWD_RTOL);
+  check_close(t, "forward save (mean, 1/std)", save_dev, stats, NULL, 2 * np, NORM_FWD_ATOL, NORM_FWD_RTOL);
+  if (a.rm) { /* training: updated as PyTorch does; inference: unchanged */
+    rm_ref = to_double(rmf, C);
+    rv_ref = to_double(rvf, C);
+    if (nc->kind == K_BATCH_TRAIN)
+      ref_batch_norm_forward(s.x, s.N, s.C, S, s.gamma, s.beta, 1, rm_ref, rv_ref, s.momentum, s.eps, s.act, s.slope,
+                             yscratch, NULL);
+    NEED(rm_dev = fetch(t, ctx, a.rm));
+    NEED(rv_dev = fetch(t, ctx, a.rv));
+    check_close(t, "running_mean", rm_dev, rm_ref, NULL, C, RUNNING_ATOL, RUNNING_RTOL);
+    check_close(t, "running_var", rv_dev, rv_ref, NULL, C, RUNNING_ATOL, RUNNING_RTOL);
+    TRY("upload", vx_tensor_upload(a.rm, rmf));
+    TRY("upload", vx_tensor_upload(a.rv, rvf));
+  }
+  TRY("forward (again)", dev_forward(ctx, &a));
+  NEED(y2 = fetch(t, ctx, a.y));
+  check_bitwise(t, "forward y deterministic", y_dev, y2, nx);
+
+  TRY("backward", dev_backward(ctx, &a, 0));
+  NEED(dx1 = fetch(t, ctx, a.dx));
+  fd_check(t, "backward dx", norm_loss, &s, s.x, nx, dx1, FD_H_NORM, NORM_ATOL, NORM_RTOL);
+  if (nc->affine) {
+    NEED(dg1 = fetch(t, ctx, a.dg));
+    NEED(db1 = fetch(t, ctx, a.db));
+    fd_check(t, "backward dgamma", norm_loss, &s, s.gamma, C, dg1, FD_H_NORM, NORM_ATOL, NORM_RTOL);
+    fd_check(t, "backward dbeta", norm_loss, &s, s.beta, C, db1, FD_H_NORM, NORM_ATOL, NORM_RTOL);
+  }
+
+  TRY("backward (again)", dev_backward(ctx, &a, 0));
+  NEED(dx2 = fetch(t, ctx, a.dx));
+  check_bitwise(t, "backward dx deterministic", dx1, dx2, nx);
+  if (nc->affine) {
+    NEED(dg2 = fetch(t, ctx, a.dg));
+    NEED(db2 = fetch(t, ctx, a.db));
+    check_bitwise(t, "backward dgamma deterministic", dg1, dg2, C);
+    check_bitwise(t, "backward dbeta deterministic", db1, db2, C);
+  }
+
+  TRY("upload", vx_tensor_upload(a.dx, px));
+  if (nc->affine) {
+    TRY("upload", vx_tensor_upload(a.dg, pg));
+    TRY("upload", vx_tensor_upload(a.db, pb));
+  }
+  TRY("backward (accumulate)", dev_backward(ctx, &a, 1));
+  free(dx2);
+  NEED(dx2 = fetch(t, ctx, a.dx));
+  acc = sum_double(px, dx1, nx);
+  check_close(t, "backward dx accumulate", dx2, acc, NULL, nx, NORM_ATOL, NORM_RTOL);
+  if (nc->affine) {
+    free(dg2);
+    free(db2);
+    dg2 = db2 = NULL;
+    NEED(dg2 = fetch(t, ctx, a.dg));
+    NEED(db2 = fetch(t, ctx, a.db));
+    free(acc);
+    acc = sum_double(pg, dg1, C);
+    check_close(t, "backward dgamma accumulate", dg2, acc, NULL, C, NORM_ATOL, NORM_RTOL);
+    free(acc);
+    acc = sum_double(pb, db1, C);
+    check_close(t, "backward dbeta accumulate", db2, acc, NULL, C, NORM_ATOL, NORM_RTOL);
+  }
+done:
+  ts_free(&ts);
+  free(xf); free(gf); free(bf); free(rf); free(rmf); free(rvf); free(px); free(pg); free(pb);
+  free(s.x); free(s.gamma); free(s.beta); free(s.r); free(s.y); free(s.rm); free(s.rv);
+  free(stats); free(acc); free(rm_ref); free(rv_ref); free(yscratch);
+  free(y_dev); free(y2); free(save_dev); free(rm_dev); free(rv_dev);
+  free(dx1); free(dg1); free(db1); free(dx2); free(dg2); free(db2);
+}
+
+/* ================================================================ refusals */
+static void norm_refusals(tester *t, int kind) {
+  vx_context *ctx = t->ctx;
+  set_desc(t, "%s norm: bad arguments", k_kind_names[kind]);
+  tensor_set ts;
+  ts_init(&ts, t, ctx, 0);
+  int xs[5] = {2, 4, 2, 3, 2}, xbad[5] = {2, 4, 2, 3, 3}, cs[5] = {1, 4, 1, 1, 1}, c3[5] = {1, 3, 1, 1, 1};
+  int ss[5] = {1, 1, 1, 1, 2 * 2 * 12}, s1[5] = {1, 1, 1, 1, 1}, x1[5] = {1, 4, 1, 1, 1};
+  vx_tensor *x, *g, *b, *g3, *y, *yb, *save, *ssmall, *dy, *dx, *rm, *rv, *rm3, *xone, *yone;
+  NEED(x = ts_new(&ts, xs, NULL));
+  TRY("fill", vx_tensor_fill(x, 0.5f));
+  NEED(g = ts_new(&ts, cs, NULL));
+  TRY("fill", vx_tensor_fill(g, 1.0f));
+  NEED(b = ts_new(&ts, cs, NULL));
+  TRY("fill", vx_tensor_fill(b, 0.0f));
+  NEED(g3 = ts_new(&ts, c3, NULL));
+  TRY("fill", vx_tensor_fill(g3, 1.0f));
+  NEED(rm = ts_new(&ts, cs, NULL));
+  TRY("fill", vx_tensor_fill(rm, 0.0f));
+  NEED(rv = ts_new(&ts, cs, NULL));
+  TRY("fill", vx_tensor_fill(rv, 1.0f));
+  NEED(rm3 = ts_new(&ts, c3, NULL));
+  TRY("fill", vx_tensor_fill(rm3, 0.0f));
+  NEED(dy = ts_new(&ts, xs, NULL));
+  TRY("fill", vx_tensor_fill(dy, 0.25f));
+  NEED(y = sentinel_tensor(&ts, xs));
+  NEED(yb = sentinel_tensor(&ts, xbad));
+  NEED(save = sentinel_tensor(&ts, ss));
+  NEED(ssmall = sentinel_tensor(&ts, s1));
+  NEED(dx = sentinel_tensor(&ts, xs));
+  const vx_activation none = VX_ACT_NONE;
+  if (kind == K_GROUP) {
+    CHECK_REFUSED("groups not dividing C", vx_group_norm_forward(ctx, x, 3, g, b, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "groups", y);
+    CHECK_REFUSED("groups zero", vx_group_norm_forward(ctx, x, 0, g, b, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "groups", y);
+    CHECK_REFUSED("gamma size mismatch", vx_group_norm_forward(ctx, x, 2, g3, b, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_SHAPE, "gamma", y);
+    CHECK_REFUSED("gamma without beta", vx_group_norm_forward(ctx, x, 2, g, NULL, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "beta", y);
+    CHECK_REFUSED("eps zero", vx_group_norm_forward(ctx, x, 2, g, b, 0.0f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "eps", y);
+    CHECK_REFUSED("eps negative", vx_group_norm_forward(ctx, x, 2, g, b, -1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "eps", y);
+    CHECK_REFUSED("output shape mismatch", vx_group_norm_forward(ctx, x, 2, g, b, 1e-5f, none, 0.f, yb, save),
+                  VX_ERR_SHAPE, "output", yb);
+    CHECK_REFUSED("save too small", vx_group_norm_forward(ctx, x, 2, g, b, 1e-5f, none, 0.f, y, ssmall), VX_ERR_SHAPE,
+                  "save", y);
+    CHECK_REFUSED("backward groups not dividing C",
+                  vx_group_norm_backward(ctx, x, 3, y, dy, g, save, none, 0.f, dx, NULL, NULL, 0),
+                  VX_ERR_INVALID_ARGUMENT, "groups", dx);
+    CHECK_REFUSED("backward gamma size mismatch",
+                  vx_group_norm_backward(ctx, x, 2, y, dy, g3, save, none, 0.f, dx, NULL, NULL, 0), VX_ERR_SHAPE,
+                  "gamma", dx);
+    CHECK_REFUSED("backward dgamma without dbeta",
+                  vx_group_norm_backward(ctx, x, 2, y, dy, g, save, none, 0.f, dx, g, NULL, 0), VX_ERR_SHAPE,
+                  "dbeta", dx);
+    CHECK_REFUSED("backward dy shape mismatch",
+                  vx_group_norm_backward(ctx, x, 2, y, yb, g, save, none, 0.f, dx, NULL, NULL, 0), VX_ERR_SHAPE,
+                  "output gradient", dx);
+  } else if (kind == K_BATCH_TRAIN) {
+    CHECK_REFUSED("gamma size mismatch",
+                  vx_batch_norm_forward(ctx, x, g3, b, rm, rv, 1, 0.1f, 1e-5f, none, 0.f, y, save), VX_ERR_SHAPE,
+                  "gamma", y);
+    CHECK_REFUSED("eps zero", vx_batch_norm_forward(ctx, x, g, b, rm, rv, 1, 0.1f, 0.0f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "eps", y);
+    CHECK_REFUSED("running_mean size mismatch",
+                  vx_batch_norm_forward(ctx, x, g, b, rm3, rv, 1, 0.1f, 1e-5f, none, 0.f, y, save), VX_ERR_SHAPE,
+                  "running_mean", y);
+    CHECK_REFUSED("running_mean without running_var",
+                  vx_batch_norm_forward(ctx, x, g, b, rm, NULL, 1, 0.1f, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "running_var", y);
+    CHECK_REFUSED("inference without running statistics",
+                  vx_batch_norm_forward(ctx, x, g, b, NULL, NULL, 0, 0.1f, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "running_mean", y);
+    CHECK_REFUSED("momentum out of range",
+                  vx_batch_norm_forward(ctx, x, g, b, rm, rv, 1, 1.5f, 1e-5f, none, 0.f, y, save),
+                  VX_ERR_INVALID_ARGUMENT, "momentum", y);
+    CHECK_REFUSED("save too small", vx_batch_norm_forward(ctx, x, g, b, rm, rv, 1, 0.1f, 1e-5f, none, 0.f, y, ssmall),
+                  VX_ERR_SHAPE, "save", y);
+    NEED(xone = ts_new(&ts, x1, NULL));
+    TRY("fill", vx_tensor_fill(xone, 0.5f));
+    NEED(yone = sentinel_tensor(&ts, x1));
+    CHECK_REFUSED("training with one value per channel",
+                  vx_batch_norm_forward(ctx, xone, g, b, rm, rv, 1, 0.1f, 1e-5f, none, 0.f, yone, save), VX_ERR_SHAPE,
+                  "one value", yone);
+    CHECK_REFUSED("backward gamma size mismatch",
+                  vx_batch_norm_backward(ctx, x, y, dy, g3, save, 1, none, 0.f, dx, NULL, NULL, 0), VX_ERR_SHAPE,
+                  "gamma", dx);
+    CHECK_REFUSED("backward save too small",
+                  vx_batch_norm_backward(ctx, x, y, dy, g, ssmall, 1, none, 0.f, dx, NULL, NULL, 0), VX_ERR_SHAPE,
+                  "save", dx);
+  } else {
+    CHECK_REFUSED("gamma size mismatch", vx_layer_norm_channels_forward(ctx, x, g3, b, 1e-6f, y, save), VX_ERR_SHAPE,
+                  "gamma", y);
+    CHECK_REFUSED("eps zero", vx_layer_norm_channels_forward(ctx, x, g, b, 0.0f, y, save), VX_ERR_INVALID_ARGUMENT,
+                  "eps", y);
+    CHECK_REFUSED("save too small", vx_layer_norm_channels_forward(ctx, x, g, b, 1e-6f, y, ssmall), VX_ERR_SHAPE,
+                  "save", y);
+    CHECK_REFUSED("output shape mismatch", vx_layer_norm_channels_forward(ctx, x, g, b, 1e-6f, yb, save),
+                  VX_ERR_SHAPE, "output", yb);
+    CHECK_REFUSED("backward gamma size mismatch",
+                  vx_layer_norm_channels_backward(ctx, x, dy, g3, save, dx, NULL, NULL, 0), VX_ERR_SHAPE, "gamma",
+                  dx);
+    CHECK_REFUSED("backward input gradient shape mismatch",
+                  vx_layer_norm_channels_backward(ctx, x, dy, g, save, yb, NULL, NULL, 0), VX_ERR_SHAPE,
+                  "input gradient", yb);
+  }
+done:
+  ts_free(&ts);
+}
+
+/* ================================================================ the ops */
+#define GN(N, C, D, H, W, G, A, ACT, SL) {K_GROUP, N, C, {D, H, W}, G, A, ACT, SL}
+#define BN(K, N, C, D, H, W, A, ACT, SL) {K, N, C, {D, H, W}, 0, A, ACT, SL}
+#define LN(N, C, D, H, W, A) {K_LAYER, N, C, {D, H, W}, 0, A, VX_ACT_NONE, 0.0f}
+
+static void run_cases(tester *t, const norm_case *full, size_t nfull, const norm_case *small, size_t nsmall) {
+  const norm_case *cases = t->small ? small : full;
+  size_t n = t->small ? nsmall : nfull;
+  for (size_t i = 0; i < n; i++) run_norm_case(t, &cases[i], 0);
+  run_norm_case(t, &cases[0], 1); /* odd offsets into one buffer */
+}
+
+static void test_group_norm(tester *t) {
+  static const norm_case full[] = {
+      GN(2, 6, 3, 5, 7, 3, 1, VX_ACT_LEAKY_RELU, 0.01f), GN(2, 6, 3, 5, 7, 2, 1, VX_ACT_RELU, 0.0f),
+      GN(1, 8, 4, 4, 4, 2, 0, VX_ACT_NONE, 0.0f),        GN(2, 4, 5, 3, 1, 1, 1, VX_ACT_NONE, 0.0f), /* groups = 1 */
+      GN(2, 6, 3, 5, 7, 6, 1, VX_ACT_LEAKY_RELU, 0.2f),  /* groups = C: instance norm */
+      GN(2, 4, 17, 17, 17, 2, 1, VX_ACT_RELU, 0.0f),     /* several 512-float chunks with a tail */
+      GN(1, 2, 1, 1, 3, 2, 1, VX_ACT_NONE, 0.0f),        /* 3 voxels */
+  };
+  static const norm_case small[] = {
+      GN(2, 4, 3, 5, 7, 2, 1, VX_ACT_LEAKY_RELU, 0.01f), /* 105 voxels: two 64-float chunks */
+      GN(1, 6, 2, 3, 5, 3, 0, VX_ACT_RELU, 0.0f),
+      GN(2, 2, 3, 1, 5, 1, 1, VX_ACT_NONE, 0.0f),
+  };
+  run_cases(t, full, COUNT(full), small, COUNT(small));
+  norm_refusals(t, K_GROUP);
+}
+
+static void test_batch_norm(tester *t) {
+  static const norm_case full[] = {
+      BN(K_BATCH_TRAIN, 2, 3, 3, 5, 7, 1, VX_ACT_LEAKY_RELU, 0.01f),
+      BN(K_BATCH_TRAIN, 1, 4, 4, 5, 6, 0, VX_ACT_RELU, 0.0f),
+      BN(K_BATCH_TRAIN, 2, 3, 17, 17, 17, 1, VX_ACT_NONE, 0.0f), /* several 512-float chunks per segment */
+      BN(K_BATCH_TRAIN, 2, 5, 1, 1, 1, 1, VX_ACT_NONE, 0.0f),    /* two values per channel */
+      BN(K_BATCH_TRAIN, 2, 2, 2, 3, 5, 1, VX_ACT_RELU, 0.0f),
+      BN(K_BATCH_EVAL, 2, 3, 3, 5, 7, 1, VX_ACT_NONE, 0.0f),
+      BN(K_BATCH_EVAL, 1, 4, 4, 5, 6, 0, VX_ACT_LEAKY_RELU, 0.2f),
+      BN(K_BATCH_EVAL, 2, 2, 2, 3, 5, 1, VX_ACT_RELU, 0.0f),
+  };
+  static const norm_case small[] = {
+      BN(K_BATCH_TRAIN, 2, 3, 3, 5, 7, 1, VX_ACT_LEAKY_RELU, 0.01f),
+      BN(K_BATCH_TRAIN, 1, 2, 2, 3, 5, 0, VX_ACT_RELU, 0.0f),
+      BN(K_BATCH_EVAL, 2, 2, 3, 5, 7, 1, VX_ACT_NONE, 0.0f),
+      BN(K_BATCH_EVAL, 1, 3, 2, 3, 5, 0, VX_ACT_LEAKY_RELU, 0.01f),
+  };
+  run_cases(t, full, COUNT(full), small, COUNT(small));
+  norm_refusals(t, K_BATCH_TRAIN);
+}
+
+static void test_layer_norm(tester *t) {
+  static const norm_case full[] = {
+      LN(2, 5, 3, 5, 7, 1), LN(1, 8, 4, 4, 4, 0), LN(2, 4, 17, 17, 17, 1), LN(1, 1, 2, 3, 5, 1), /* C = 1 */
+      LN(2, 3, 1, 1, 1, 1),
+  };
+  static const norm_case small[] = {LN(2, 5, 3, 5, 7, 1), LN(1, 3, 2, 3, 5, 0)};
+  run_cases(t, full, COUNT(full), small, COUNT(small));
+  norm_refusals(t, K_LAYER);
+}
+
+/* ================================================================ driver */
+typedef struct {
+  const char *name;
+  void (*run)(tester *t);
+} op_entry;
+
+static const op_entry k_ops[] = {
+    {"batch_norm", test_batch_norm}, {"group_norm", test_group_norm}, {"layer_norm", test_layer_norm},
+};
+
+/* -o takes a comma-separated list of op names. */
+static int op_selected(const char *filter, const char *name) {
+  if (!filter || !*filter) return 1;
+  size_t n = strlen(name);
+  for (const char *p = filter; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* -d takes "P:D", "gpu", "cpu" or a case-insensitive substring of the device name. */
+static int device_selected(const char *filter, const vx_device_info *d) {
+  if (!filter || !*filter) return 1;
+  int p, q;
+  char extra;
+  if (sscanf(filter, "%d:%d%c", &p, &q, &extra) == 2) return d->platform == p && d->device == q;
+  if (!strcmp(filter, "gpu")) return d->is_gpu;
+  if (!strcmp(filter, "cpu")) return d->is_cpu;
+  return contains_nocase(d->name, filter);
+}
+
+static void usage(void) {
+  printf("usage: test_ops_norm [-d P:D|gpu|cpu|NAME] [-o OP[,OP...]] [--small] [-v]\nops:");
+  for (size_t i = 0; i < COUNT(k_ops); i++) printf(" %s", k_ops[i].name);
+  printf("\n");
+}
+
+int main(int argc, char **argv) {
+  const char *dev_filter = NULL, *op_filter = NULL;
+  tester t;
+  memset(&t, 0, sizeof t);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* failure lines interleave with the driver's or Oclgrind's stderr */
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-d") && i + 1 < argc) dev_filter = argv[++i];
+    else if (!strcmp(argv[i], "-o") && i + 1 < argc) op_filter = argv[++i];
+    else if (!strcmp(argv[i], "--small")) t.small = 1;
+    else if (!strcmp(argv[i], "-v")) t.verbose = 1;
+    else {
+      usage();
+      return !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ? 0 : 2;
+    }
+  }
+  if (op_filter) { /* an unknown op name is a mistake, not an empty run */
+    for (const char *p = op_filter; *p;) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      int known = 0;
+      for (size_t k = 0; k < COUNT(k_ops); k++)
+        known |= strlen(k_ops[k].name) == len && !strncmp(p, k_ops[k].name, len);
+      if (!known) {
+        printf("test_ops_norm: unknown op '%.*s'\n", (int)len, p);
+        usage();
+        return 2;
+      }
+      if (!e) break;
+      p = e + 1;
+    }
+  }
+
+  vx_device_info *devs = NULL;
+  int ndev = 0;
+  char err[4096];
+  vx_status st = vx_devices_list(&devs, &ndev, err, sizeof err);
+  if (st != VX_OK || ndev == 0) {
+    printf("test_ops_norm: no OpenCL device (%s)\n0 passed, 0 failed\n", st != VX_OK ? err : "none listed");
+    vx_free(devs);
+    return 77;
+  }
+  int tested = 0;
+  double t_all = now_s();
+  for (int d = 0; d < ndev; d++) {
+    if (!device_selected(dev_filter, &devs[d])) continue;
+    tested++;
+    char req[32];
+    snprintf(req, sizeof req, "%d:%d", devs[d].platform, devs[d].device);
+    snprintf(t.dev, sizeof t.dev, "%s %s", req, devs[d].name);
+    printf("device %s (%s, %s)%s\n", t.dev, devs[d].platform_name, devs[d].driver_version,
+           t.small ? " [small shapes]" : "");
+    fflush(stdout);
+    /* cache_dir NULL: the library reads VOXCL_CACHE_DIR ("off" disables the disk cache). */
+    vx_context_options o = {.device = req};
+    st = vx_context_create(&o, &t.ctx, err, sizeof err);
+    if (st != VX_OK) {
+      t.op = "context";
+      snprintf(t.desc, sizeof t.desc, "create");
+      record(&t, 0, "vx_context_create", "%s: %s", vx_status_string(st), err);
+      continue;
+    }
+    for (size_t k = 0; k < COUNT(k_ops); k++) {
+      if (!op_selected(op_filter, k_ops[k].name)) continue;
+      int p0 = t.passed, f0 = t.failed;
+      double t0 = now_s();
+      t.op = k_ops[k].name;
+      t.rng = 0x5eed0100ULL + k; /* per op, so that -o gives the same data as a full run */
+      k_ops[k].run(&t);
+      printf("  %-18s %4d passed, %d failed  (%.2f s)\n", t.op, t.passed - p0, t.failed - f0, now_s() - t0);
+      fflush(stdout);
+    }
+    vx_context_destroy(t.ctx);
+    t.ctx = NULL;
+  }
+  vx_free(devs);
+  if (!tested) {
+    printf("test_ops_norm: no device matches '%s'\n", dev_filter ? dev_filter : "");
+    t.failed++;
+  }
+  printf("total %.1f s\n%d passed, %d failed\n", now_s() - t_all, t.passed, t.failed);
+  return t.failed ? 1 : 0;
+}
