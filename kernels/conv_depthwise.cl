@@ -10,7 +10,9 @@
  *                   padded output gradient with the flipped taps)
  *   dw_bwd_weights  weight gradient: fixed chunks of depth planes per work-item, partial sums
  *                   per chunk, then sum_partials (conv_direct.cl) adds the chunks in order:
- *                   the same bits on every run, no atomics. */
+ *                   the same bits on every run, no atomics.
+ * Index decompositions use q = a / b, r = a - q * b (not a % b next to a / b: that pair becomes
+ * an LLVM 'freeze' which Oclgrind cannot interpret). */
 
 #ifndef KD
 #define KD 3
@@ -73,8 +75,8 @@ __kernel void dw_fwd(__global const float *xp, int xpoff, int Cs, int Dp, int Hp
   int owb = get_global_id(0), ohb = get_global_id(1), z = get_global_id(2);
   int oh0 = ohb * ROWS;
   if (oh0 >= OH || z >= Ns * Cs * OD) return;
-  int od = z % OD, p = z / OD;
-  int cl = p % Cs, nl = p / Cs, c = c0 + cl;
+  int p = z / OD, od = z - p * OD;
+  int nl = p / Cs, cl = p - nl * Cs, c = c0 + cl;
   int ow0 = owb * VW;
   __global const float *wc = w + woff + (size_t)c * K3;
   float16 acc[ROWS];
@@ -118,7 +120,7 @@ __kernel void dw_bwd_weights(__global const float *xp, int xpoff, int Cs, int Dp
   int nkhg = (KH + BKH - 1) / BKH;
   int nchunk = (Ns * OD + tpc - 1) / tpc;
   if (g >= KD * nkhg || cl >= Cs || q >= nchunk) return;
-  int kd = g % KD, kh0 = (g / KD) * BKH;
+  int g1 = g / KD, kd = g - g1 * KD, kh0 = g1 * BKH;
   int nkh = min(BKH, KH - kh0);
   float16 acc[BKH][KW];
 #pragma unroll
@@ -127,7 +129,7 @@ __kernel void dw_bwd_weights(__global const float *xp, int xpoff, int Cs, int Dp
     for (int kw = 0; kw < KW; kw++) acc[j][kw] = 0.0f;
   int t1 = min((q + 1) * tpc, Ns * OD);
   for (int t = q * tpc; t < t1; t++) {
-    int nl = t / OD, od = t % OD;
+    int nl = t / OD, od = t - nl * OD;
     __global const float *xpl = xp + xpoff + (((size_t)(nl * Cs + cl) * Dp + od + kd * DD) * Hp) * Wp;
     __global const float *dpl = dyv + dyoff + (((size_t)nl * dyCtot + dyc0 + cl) * OD + od) * OH * OWv;
     /* x row r meets gradient row oh = r - (kh0 + j) * DH for the j < nkh with 0 <= oh < OH */

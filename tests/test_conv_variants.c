@@ -69,38 +69,44 @@ static const vcase k_full[] = {
     CV("depthwise k3 p0 dilation 2", 1, 6, 6, 6, 7, 33, 3, 1, 0, 2, 6, 0, E_DW),
     CV("depthwise k3 p3 (padding past the span)", 1, 3, 3, 4, 5, 6, 3, 1, 3, 1, 3, 1, E_DW),
     CV("depthwise k7 p3 48-like", 1, 9, 9, 10, 11, 48, 7, 1, 3, 1, 9, 0, E_DW),
-    {"depthwise per-axis k(3,5,1) p(1,0,2) d(2,1,1)", 2, 3, 3, 3, {7, 8, 18}, {3, 5, 1}, V3(1), {1, 0, 2},
+    {"depthwise per-axis k(3,5,1) p(1,0,2) d(2,1,1)", 0, 2, 3, 3, {7, 8, 18}, {3, 5, 1}, V3(1), {1, 0, 2},
      {2, 1, 1}, V3(0), 3, 1, {E_DW, E_DW, E_DW}, 0},
     CV("depthwise stride 2 (GEMM only)", 1, 4, 4, 7, 6, 9, 3, 2, 1, 1, 4, 0, 0),
-    CV("conv k3 p1, N2, W tail, O 5", 2, 3, 5, 9, 7, 21, 3, 1, 1, 1, 1, 1, E_DIRECT),
+    CVS("conv k3 p1, N2, W tail, O 5", 2, 3, 5, 9, 7, 21, 3, 1, 1, 1, 1, 1, E_DIRECT, E_DIRECT),
     CV("conv k3 p0, C 11, O 9", 1, 11, 9, 5, 6, 17, 3, 1, 0, 1, 1, 0, E_DIRECT),
     CV("conv k3 p2", 1, 3, 10, 5, 6, 33, 3, 1, 2, 1, 1, 1, E_DIRECT),
-    CV("conv k3 p3 (padding past the span)", 1, 3, 4, 4, 5, 6, 3, 1, 3, 1, 1, 0, 0),
+    CV("conv k3 p3 (padding past the span)", 1, 3, 4, 4, 5, 6, 3, 1, 3, 1, 1, 0, E_DIRECT),
     CV("conv k3 dilation 2 p2", 2, 4, 3, 7, 8, 19, 3, 1, 2, 2, 1, 1, E_DIRECT),
     CV("conv k5 p1", 1, 2, 3, 6, 7, 20, 5, 1, 1, 1, 1, 0, E_DIRECT),
     CV("conv groups 2 (GEMM only)", 2, 4, 6, 5, 7, 6, 3, 1, 1, 1, 2, 1, 0),
-    CV("conv k3 s2 p1", 2, 3, 5, 9, 8, 21, 3, 2, 1, 1, 1, 1, 0),
-    CV("conv k2 s2 p0", 2, 5, 3, 8, 6, 34, 2, 2, 0, 1, 1, 0, 0),
-    CV("conv k3 s2 p0 odd", 1, 3, 9, 7, 9, 19, 3, 2, 0, 1, 1, 1, 0),
-    CT("convT k2 s2", 2, 5, 3, 4, 3, 17, 2, 2, 0, 1, 0, 1, 1, 0),
-    CT("convT k3 s2 p1 output_padding 1", 1, 3, 4, 4, 5, 9, 3, 2, 1, 1, 1, 1, 0, 0),
+    CVS("conv k3 s2 p1", 2, 3, 5, 9, 8, 21, 3, 2, 1, 1, 1, 1, E_DIRECT, E_DIRECT),
+    CV("conv k2 s2 p0", 2, 5, 3, 8, 6, 34, 2, 2, 0, 1, 1, 0, E_DIRECT),
+    CV("conv k3 s2 p0 odd", 1, 3, 9, 7, 9, 19, 3, 2, 0, 1, 1, 1, E_DIRECT),
+    {"conv per-axis stride (1,2,3) k(3,2,3) p(1,0,2) d(1,1,2)", 0, 2, 3, 4, {6, 7, 40}, {3, 2, 3}, {1, 2, 3}, {1, 0, 2},
+     {1, 1, 2}, V3(0), 1, 1, {E_DIRECT, E_DIRECT, E_DIRECT}, 0},
+    CV("conv k3 s2 p3 d2", 1, 2, 3, 9, 6, 23, 3, 2, 3, 2, 1, 0, E_DIRECT),
+    CV("conv k3 s2 p1, C 17, O 19 (full channel blocks)", 1, 17, 19, 5, 6, 37, 3, 2, 1, 1, 1, 1, E_DIRECT),
+    CT("convT k2 s2, C 18, O 17", 1, 18, 17, 3, 4, 9, 2, 2, 0, 1, 0, 1, 0, E_DIRECT),
+    CT("convT k2 s2", 2, 5, 3, 4, 3, 17, 2, 2, 0, 1, 0, 1, 1, E_DIRECT),
+    CT("convT k3 s2 p1 output_padding 1", 1, 3, 4, 4, 5, 9, 3, 2, 1, 1, 1, 1, 0, E_DIRECT),
     CT("convT k3 s1 p1", 2, 3, 5, 6, 5, 19, 3, 1, 1, 1, 0, 1, 1, E_DIRECT),
-    {"convT k3 s1 p2 d2 output_padding 1 (direct: not for the data pass)", 1, 1, 3, 4, {4, 5, 9}, V3(3), V3(1),
-     V3(2), V3(2), V3(1), 1, 0, {0, E_DIRECT, E_DIRECT}, 0},
+    CT("convT k3 s1 p2 d2 output_padding 1", 1, 3, 4, 4, 5, 9, 3, 1, 2, 2, 1, 1, 0, E_DIRECT),
     CT("convT depthwise k3 s1 p1", 2, 4, 4, 5, 6, 18, 3, 1, 1, 1, 0, 4, 1, E_DW),
-    {"convT depthwise k3 d2 p2 output_padding 1", 1, 3, 3, {5, 4, 7}, V3(3), V3(1), V3(2), V3(2), V3(1), 3, 1,
+    {"convT depthwise k3 d2 p2 output_padding 1", 1, 1, 3, 3, {5, 4, 7}, V3(3), V3(1), V3(2), V3(2), V3(1), 3, 1,
      {E_DW, E_DW, E_DW}, 0},
 };
 
 static const vcase k_small[] = {
     CVS("depthwise k3 p1, N2, W tail", 2, 3, 3, 3, 4, 17, 3, 1, 1, 1, 3, 1, E_DW, E_DW),
-    CV("depthwise k5 p2 dilation 2", 1, 2, 2, 3, 5, 9, 5, 1, 2, 2, 2, 0, E_DW),
-    {"depthwise per-axis k(3,1,5) p(3,0,1)", 1, 2, 2, {3, 3, 6}, {3, 1, 5}, V3(1), {3, 0, 1}, V3(1), V3(0), 2,
+    CV("depthwise k5 p2 dilation 2", 1, 2, 2, 5, 6, 9, 5, 1, 2, 2, 2, 0, E_DW),
+    {"depthwise per-axis k(3,1,5) p(3,0,1)", 0, 1, 2, 2, {3, 3, 6}, {3, 1, 5}, V3(1), {3, 0, 1}, V3(1), V3(0), 2,
      1, {E_DW, E_DW, E_DW}, 0},
-    CV("conv k3 p1, N2, W tail", 2, 3, 9, 3, 4, 17, 3, 1, 1, 1, 1, 1, E_DIRECT),
+    CVS("conv k3 p1, N2, W tail", 2, 3, 9, 3, 4, 17, 3, 1, 1, 1, 1, 1, E_DIRECT, E_DIRECT),
     CV("conv k3 p0 dilation 2", 1, 2, 3, 5, 5, 6, 3, 1, 0, 2, 1, 0, E_DIRECT),
-    CV("conv k3 s2 p1", 1, 2, 3, 5, 4, 9, 3, 2, 1, 1, 1, 1, 0),
-    CT("convT k2 s2", 2, 3, 2, 2, 3, 9, 2, 2, 0, 1, 0, 1, 1, 0),
+    CV("conv k3 s2 p1", 1, 2, 3, 5, 4, 9, 3, 2, 1, 1, 1, 1, E_DIRECT),
+    CT("convT k2 s2", 2, 3, 2, 2, 3, 9, 2, 2, 0, 1, 0, 1, 1, E_DIRECT),
+    CT("convT k2 s2, C 9, O 17", 1, 9, 17, 2, 2, 5, 2, 2, 0, 1, 0, 1, 0, E_DIRECT),
+    CV("conv k3 s2, C 17, O 9", 1, 17, 9, 3, 3, 7, 3, 2, 1, 1, 1, 0, E_DIRECT),
     CT("convT depthwise k3 p1", 1, 2, 2, 3, 3, 5, 3, 1, 1, 1, 0, 2, 0, E_DW),
 };
 
@@ -160,7 +166,7 @@ typedef struct { int N, Cc, Oc, G, I[3], Q[3], k[3], s[3], p[3], d[3]; } conv_si
  * range; mode 0: yc += x w, 1: dxc += dyc w, 2: dw += dyc x. */
 static void ref_conv_side(const conv_side *g, int mode, const double *a, const double *b, double *out) {
   int Cg = g->Cc / g->G, Og = g->Oc / g->G;
-  size_t SI = (size_t)g->I[0] * g->I[1] * g->I[2], SQ = (size_t)g->Q[0] * g->Q[1] * g->Q[2];
+  size_t SI = (size_t)g->I[0] * g->I[1] * g->I[2];
   size_t K3 = (size_t)g->k[0] * g->k[1] * g->k[2];
   for (int n = 0; n < g->N; n++)
     for (int o = 0; o < g->Oc; o++)
@@ -189,7 +195,6 @@ static void ref_conv_side(const conv_side *g, int mode, const double *a, const d
               }
             }
       }
-  (void)SQ;
 }
 
 /* ---------------------------------------------------------------- device helpers */
@@ -351,6 +356,11 @@ static void run_case(tester *t, vx_context *ctx, const vcase *c, int algo, resul
     ys[2 + i] = c->tr ? (c->in[i] - 1) * c->s[i] - 2 * c->p[i] + span + c->op[i]
                       : (c->in[i] + 2 * c->p[i] - span) / c->s[i] + 1;
   }
+  for (int i = 2; i < 5; i++)
+    if (ys[i] <= 0) {
+      record(t, 0, "case", "impossible geometry: output size %d along axis %d", ys[i], i - 2);
+      return;
+    }
   int bs[5] = {c->O, 1, 1, 1, 1};
   size_t nx = numel(xs), nw = numel(ws), ny = numel(ys), nb = (size_t)c->O;
   /* conv side */
@@ -528,6 +538,7 @@ done:
   free(px), free(pw), free(pb);
 }
 
+/* GEMM first (kept for the comparisons), then every other algorithm. */
 static void run_all(tester *t, vx_context *ctx, const vcase *cases, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char desc[256];

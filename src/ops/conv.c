@@ -1,12 +1,35 @@
 /* 3D convolution and transposed convolution, forward and both backwards.
  *
- * Algorithm: im2col over a chunk of output voxels + CLBlast GEMM, chunked so the column buffer
- * never exceeds the context's workspace budget; col2im is a gather (no atomics), so gradients are
- * the same on every run. A 1x1x1 stride-1 convolution skips im2col: the input is the GEMM operand.
- *
  * A transposed convolution is the adjoint of a convolution, so it reuses the same three routines
  * with input and output swapped: forward = conv backward-data, backward-data = conv forward,
- * backward-weights = conv backward-weights with the roles of x and dy exchanged. */
+ * backward-weights = conv backward-weights with the roles of x and dy exchanged. Every routine
+ * below sees the conv side (vx_conv_geom) and picks one of three algorithm families per pass:
+ *
+ *   depthwise  groups == C == O, all strides 1 (any kernel size, padding, dilation):
+ *              conv_depthwise.c / kernels/conv_depthwise.cl, 16 voxels along W per work-item,
+ *              4 output rows sharing input rows; weight gradient in fixed chunks + ordered sum.
+ *   direct     groups == 1, not 1x1x1-stride-1-unpadded, strides <= 4 (any kernel, padding,
+ *              dilation, output_padding): conv_direct.c / kernels/conv_direct.cl. Forward and
+ *              stride-1 data gradient: 16 voxels x 16 output channels per work-item over a
+ *              padded (phase-split for stride > 1) input; strided data gradient: a gather over
+ *              the stride phases; weight gradient: KW x 8 channel sums per (c, kd, kh) over fixed
+ *              chunks of depth planes + ordered sum.
+ *   gemm       everything else (grouped convs, strides > 4, 1x1x1): im2col over a chunk of output
+ *              voxels + CLBlast GEMM, chunked to the workspace budget; col2im is a gather. A 1x1x1
+ *              stride-1 unpadded conv skips im2col: the input is the GEMM operand.
+ *
+ * Heuristic: depthwise when it applies, else direct when it applies, else gemm. Depthwise and
+ * direct need only a slab of one padded depth plane in the workspace: larger tensors are
+ * processed in slabs of samples or depth planes (channels for depthwise) rather than falling
+ * back to GEMM. The choice depends only on the shape and the workspace budget, never on timing,
+ * and no family uses atomics: a pass repeats bit for bit on the same device and budget.
+ *
+ * VOXCL_CONV_ALGO (environment, read on every call; for tests and comparisons):
+ *   unset, "auto" or anything else   the heuristic above
+ *   "gemm"                           im2col + GEMM for everything
+ *   "direct"                         direct where it applies, else gemm (never depthwise)
+ *   "depthwise"                      depthwise where it applies, else gemm (never direct)
+ * tests/test_conv_variants.c checks each against a double reference and against "gemm". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

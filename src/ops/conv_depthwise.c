@@ -76,7 +76,8 @@ static size_t bwd_w_per_plane(const vx_conv_geom *g) {
 }
 
 int vx_conv_depthwise_fits(vx_context *ctx, const vx_conv_geom *g, int which) {
-  if (!vx_conv_is_depthwise(g)) return 0;
+  /* KW input vectors plus the sums stay in registers up to KW = 15 */
+  if (!vx_conv_is_depthwise(g) || g->k[2] > 15) return 0;
   for (int i = 0; i < 3; i++)
     if (g->s[i] != 1) return 0;
   size_t per = which == 0 ? fwd_per_plane(g) : which == 1 ? bwd_data_per_plane(g) : bwd_w_per_plane(g);

@@ -14,9 +14,10 @@ typedef struct {
   char options[256];
 } vx_conv_geom;
 
-/* Direct kernels (stride 1, groups 1): 0 when not applicable to g or the workspace is too
- * small, so the caller falls back to im2col + GEMM. */
-int vx_conv_direct_fits(vx_context *ctx, const vx_conv_geom *g, int for_backward_data);
+/* Direct kernels (groups 1, strides up to 4; conv_direct.c), which = 0 forward, 1 data gradient,
+ * 2 weight gradient: 0 when not applicable to g or not even a one-plane slab fits the
+ * workspace, so the caller falls back to im2col + GEMM. */
+int vx_conv_direct_fits(vx_context *ctx, const vx_conv_geom *g, int which);
 vx_status vx_conv_direct_forward(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *x, const vx_tensor *w,
                                  vx_tensor *y, int accumulate);
 vx_status vx_conv_direct_backward_data(vx_context *ctx, const vx_conv_geom *g, const vx_tensor *dy, const vx_tensor *w,
