@@ -281,3 +281,126 @@ const char *shape_str(const int s[5], char *buf, size_t len) {
   return buf;
 }
 
+/* ---------------------------------------------------------------- the driver */
+/* -o takes a comma-separated list of op names. */
+static int op_selected(const char *filter, const char *name) {
+  if (!filter || !*filter) return 1;
+  size_t n = strlen(name);
+  for (const char *p = filter; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* -d takes "P:D", "gpu", "cpu" or a case-insensitive substring of the device name. */
+static int device_selected(const char *filter, const vx_device_info *d) {
+  if (!filter || !*filter) return 1;
+  int p, q;
+  char extra;
+  if (sscanf(filter, "%d:%d%c", &p, &q, &extra) == 2) return d->platform == p && d->device == q;
+  if (!strcmp(filter, "gpu")) return d->is_gpu;
+  if (!strcmp(filter, "cpu")) return d->is_cpu;
+  return contains_nocase(d->name, filter);
+}
+
+static void usage(const char *prog, const op_entry *ops, size_t nops) {
+  printf("usage: %s [-d P:D|gpu|cpu|NAME] [-o OP[,OP...]] [--small] [-v]\nops:", prog);
+  for (size_t i = 0; i < nops; i++) printf(" %s", ops[i].name);
+  printf("\n");
+}
+
+int op_test_main(int argc, char **argv, const char *prog, const op_entry *ops, size_t nops, uint64_t seed,
+                 size_t tiny_workspace) {
+  const char *dev_filter = NULL, *op_filter = NULL;
+  tester t;
+  memset(&t, 0, sizeof t);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* failure lines interleave with the driver's or Oclgrind's stderr */
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-d") && i + 1 < argc) dev_filter = argv[++i];
+    else if (!strcmp(argv[i], "-o") && i + 1 < argc) op_filter = argv[++i];
+    else if (!strcmp(argv[i], "--small")) t.small = 1;
+    else if (!strcmp(argv[i], "-v")) t.verbose = 1;
+    else {
+      usage(prog, ops, nops);
+      return !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ? 0 : 2;
+    }
+  }
+  if (op_filter) { /* an unknown op name is a mistake, not an empty run */
+    for (const char *p = op_filter; *p;) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      int known = 0;
+      for (size_t k = 0; k < nops; k++) known |= strlen(ops[k].name) == len && !strncmp(p, ops[k].name, len);
+      if (!known) {
+        printf("%s: unknown op '%.*s'\n", prog, (int)len, p);
+        usage(prog, ops, nops);
+        return 2;
+      }
+      if (!e) break;
+      p = e + 1;
+    }
+  }
+
+  vx_device_info *devs = NULL;
+  int ndev = 0;
+  char err[4096];
+  vx_status st = vx_devices_list(&devs, &ndev, err, sizeof err);
+  if (st != VX_OK || ndev == 0) {
+    printf("%s: no OpenCL device (%s)\n0 passed, 0 failed\n", prog, st != VX_OK ? err : "none listed");
+    vx_free(devs);
+    return 77;
+  }
+  int tested = 0;
+  double t_all = now_s();
+  for (int d = 0; d < ndev; d++) {
+    if (!device_selected(dev_filter, &devs[d])) continue;
+    tested++;
+    char req[32];
+    snprintf(req, sizeof req, "%d:%d", devs[d].platform, devs[d].device);
+    snprintf(t.dev, sizeof t.dev, "%s %s", req, devs[d].name);
+    printf("device %s (%s, %s)%s\n", t.dev, devs[d].platform_name, devs[d].driver_version,
+           t.small ? " [small shapes]" : "");
+    fflush(stdout);
+    /* cache_dir NULL: the library reads VOXCL_CACHE_DIR ("off" disables the disk cache). */
+    vx_context_options o = {.device = req};
+    st = vx_context_create(&o, &t.ctx, err, sizeof err);
+    if (st != VX_OK) {
+      t.op = "context";
+      snprintf(t.desc, sizeof t.desc, "create");
+      record(&t, 0, "vx_context_create", "%s: %s", vx_status_string(st), err);
+      continue;
+    }
+    /* a second context with a tiny workspace forces the chunked paths */
+    vx_context_options tiny = {.device = req, .workspace_bytes = tiny_workspace};
+    if (tiny_workspace && vx_context_create(&tiny, &t.ctx_tiny, err, sizeof err) != VX_OK) {
+      t.op = "context";
+      snprintf(t.desc, sizeof t.desc, "create with a %zu-byte workspace", tiny_workspace);
+      record(&t, 0, "vx_context_create", "%s", err);
+      t.ctx_tiny = NULL;
+    }
+    for (size_t k = 0; k < nops; k++) {
+      if (!op_selected(op_filter, ops[k].name)) continue;
+      int p0 = t.passed, f0 = t.failed;
+      double t0 = now_s();
+      t.op = ops[k].name;
+      t.rng = seed + k; /* per op, so that -o gives the same data as a full run */
+      ops[k].run(&t);
+      printf("  %-18s %4d passed, %d failed  (%.2f s)\n", t.op, t.passed - p0, t.failed - f0, now_s() - t0);
+      fflush(stdout);
+    }
+    vx_context_destroy(t.ctx_tiny);
+    vx_context_destroy(t.ctx);
+    t.ctx = t.ctx_tiny = NULL;
+  }
+  vx_free(devs);
+  if (!tested) {
+    printf("%s: no device matches '%s'\n", prog, dev_filter ? dev_filter : "");
+    t.failed++;
+  }
+  printf("total %.1f s\n%d passed, %d failed\n", now_s() - t_all, t.passed, t.failed);
+  return t.failed ? 1 : 0;
+}

@@ -112,4 +112,16 @@ vx_tensor *sentinel_tensor(tensor_set *ts, const int shape[5]);
 void set_desc(tester *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *shape_str(const int s[5], char *buf, size_t len);
 
+/* ---------------------------------------------------------------- the driver */
+typedef struct {
+  const char *name;
+  void (*run)(tester *t);
+} op_entry;
+/* The main() of an op-test program: -d device filter, -o op list, --small, -v; every selected op
+ * on every selected device (t.rng = seed + op index, so -o gives a full run's data); with
+ * tiny_workspace > 0 t.ctx_tiny is a second context with that scratch budget. Prints
+ * "N passed, M failed"; returns 0, 1 (failures), 2 (usage) or 77 (no OpenCL device). */
+int op_test_main(int argc, char **argv, const char *prog, const op_entry *ops, size_t nops, uint64_t seed,
+                 size_t tiny_workspace);
+
 #endif
