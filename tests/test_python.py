@@ -24,8 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import traceback
 
 try:
     import numpy as np
@@ -38,12 +36,12 @@ except ImportError as e:
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import voxcl  # noqa: E402
+sys.path.insert(0, HERE)
+import pycheck  # noqa: E402
+from pycheck import close, ok, rand, raises, t64  # noqa: E402,F401
 
 torch.set_num_threads(2)
-VERBOSE = "-v" in sys.argv
-ONLY = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
-RNG = np.random.default_rng(12345)
-g_pass, g_fail = 0, 0
+pycheck.seed(12345)
 
 CONV = dict(rtol=1e-4, atol=1e-4)
 NORM_FWD = dict(rtol=1e-5, atol=1e-5)
@@ -57,60 +55,6 @@ OPT = dict(rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- helpers
-def ok(cond, what):
-    global g_pass, g_fail
-    if cond:
-        g_pass += 1
-        if VERBOSE:
-            print(f"ok   {what}")
-    else:
-        g_fail += 1
-        print(f"FAIL {what}")
-
-
-def close(what, got, ref, rtol, atol):
-    """got (numpy) against ref (torch tensor, numpy array or None)."""
-    if ref is None or got is None:
-        ok(ref is None and got is None, f"{what}: got {type(got).__name__}, expected {type(ref).__name__}")
-        return
-    ref = ref.detach().double().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref, np.float64)
-    got = np.asarray(got)
-    if got.shape != ref.shape:
-        ok(False, f"{what}: shape {got.shape}, expected {ref.shape}")
-        return
-    if got.dtype != np.float32:
-        ok(False, f"{what}: dtype {got.dtype}, expected float32")
-        return
-    err = np.abs(got.astype(np.float64) - ref)
-    bad = err > atol + rtol * np.abs(ref)
-    if bad.any():
-        i = np.unravel_index(np.argmax(err - (atol + rtol * np.abs(ref))), ref.shape)
-        ok(False, f"{what}: {int(bad.sum())} of {ref.size} elements off; worst at {tuple(int(v) for v in i)}: "
-                  f"{got[i]!r} vs {ref[i]!r} (max |err| {err.max():.3g}; rtol {rtol}, atol {atol})")
-    else:
-        ok(True, f"{what} (max |err| {err.max() if err.size else 0:.3g})")
-
-
-def rand(*shape, lo=-1.0, hi=1.0):
-    return RNG.uniform(lo, hi, size=shape).astype(np.float32)
-
-
-def t64(a, grad=False):
-    """The float32 array as a float64 torch tensor (exactly the same values)."""
-    return None if a is None else torch.tensor(np.asarray(a, np.float64), requires_grad=grad)
-
-
-def raises(what, exc, f, *args, status=None, text=None, **kw):
-    try:
-        f(*args, **kw)
-    except exc as e:
-        good = (status is None or getattr(e, "status_name", None) == status) and (text is None or text in str(e))
-        ok(good and str(e) != "", f"{what}: raised {type(e).__name__}: {e}")
-        return
-    except Exception as e:  # noqa: BLE001
-        ok(False, f"{what}: raised {type(e).__name__}: {e}, expected {exc.__name__}")
-        return
-    ok(False, f"{what}: no exception, expected {exc.__name__}")
 
 
 # ------------------------------------------------------------------------------- convolutions
@@ -293,7 +237,7 @@ def test_loss():
     ]
     for name, n, k, sp, kw in cases:
         logits = rand(n, k, *sp, lo=-3, hi=3)
-        labels = RNG.integers(0, k, size=(n, 1, *sp)).astype(np.float32)
+        labels = pycheck.RNG.integers(0, k, size=(n, 1, *sp)).astype(np.float32)
         tl = t64(logits, True)
         ref = dice_ce_torch(tl, labels, **kw)
         got = voxcl.dice_ce_loss(logits, labels, **kw)
@@ -413,7 +357,7 @@ def test_nifti():
            and hdr["datatype"] == 16 and hdr["datatype_name"] == "float32", f"header {hdr}")
 
         # nibabel writes int16 with scaling and a rotated affine; voxcl reads what nibabel reads.
-        raw = RNG.integers(-300, 300, size=(6, 4, 5)).astype(np.int16)  # X, Y, Z
+        raw = pycheck.RNG.integers(-300, 300, size=(6, 4, 5)).astype(np.int16)  # X, Y, Z
         rot = np.array([[0, -1.2, 0, 10], [0.8, 0, 0, -5], [0, 0, 2.5, 3], [0, 0, 0, 1]])
         ni = nib.Nifti1Image(raw, rot)
         ni.header.set_data_dtype(np.int16)
@@ -428,7 +372,7 @@ def test_nifti():
         ok(hdr["datatype"] == 4 and hdr["datatype_name"] == "int16", f"datatype {hdr['datatype']}")
 
         # Labels like nibabel's file: uint8, the like-file's affine.
-        lab = RNG.integers(0, 3, size=(5, 4, 6)).astype(np.float32)
+        lab = pycheck.RNG.integers(0, 3, size=(5, 4, 6)).astype(np.float32)
         f3 = os.path.join(tmp, "lab.nii.gz")
         voxcl.save_nifti(f3, lab, like=f2, labels=True)
         n3 = nib.load(f3)
@@ -463,28 +407,7 @@ TESTS = [test_conv3d, test_conv_transpose3d, test_instance_norm, test_activation
 
 
 def main():
-    try:
-        devs = voxcl.devices()
-    except voxcl.VoxclError as e:
-        print(f"SKIP: no OpenCL platform: {e}")
-        return 77
-    if not devs:
-        print("SKIP: no OpenCL device")
-        return 77
-    print(f"library {voxcl.library_path}; device {voxcl.get_context().device['name']}")
-    for t in TESTS:
-        if ONLY and ONLY not in t.__name__:
-            continue
-        t0 = time.time()
-        try:
-            t()
-        except Exception:  # noqa: BLE001 - a crash in one section is one failure; the others still run
-            global g_fail
-            g_fail += 1
-            print(f"FAIL {t.__name__} raised:\n{traceback.format_exc()}")
-        print(f"{t.__name__}: {time.time() - t0:.1f} s")
-    print(f"{g_pass} passed, {g_fail} failed")
-    return 1 if g_fail else 0
+    return pycheck.run(voxcl, TESTS)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ float; float64 can pick another neighbour at a non-integer scale).
 """
 import os
 import sys
-import time
-import traceback
 
 try:
     import numpy as np
@@ -28,70 +26,15 @@ except ImportError as e:
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import voxcl  # noqa: E402
+sys.path.insert(0, HERE)
+import pycheck  # noqa: E402
+from pycheck import close, ok, rand, raises, t64  # noqa: E402,F401
 
 torch.set_num_threads(2)
-VERBOSE = "-v" in sys.argv
-ONLY = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
-RNG = np.random.default_rng(4321)
-g_pass, g_fail = 0, 0
+pycheck.seed(4321)
 
 ELT = dict(rtol=1e-6, atol=1e-7)
 SMOOTH = dict(rtol=1e-5, atol=1e-5)
-
-def ok(cond, what):
-    global g_pass, g_fail
-    if cond:
-        g_pass += 1
-        if VERBOSE:
-            print(f"ok   {what}")
-    else:
-        g_fail += 1
-        print(f"FAIL {what}")
-
-
-def close(what, got, ref, rtol, atol):
-    """got (numpy) against ref (torch tensor, numpy array or None)."""
-    if ref is None or got is None:
-        ok(ref is None and got is None, f"{what}: got {type(got).__name__}, expected {type(ref).__name__}")
-        return
-    ref = ref.detach().double().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref, np.float64)
-    got = np.asarray(got)
-    if got.shape != ref.shape:
-        ok(False, f"{what}: shape {got.shape}, expected {ref.shape}")
-        return
-    if got.dtype != np.float32:
-        ok(False, f"{what}: dtype {got.dtype}, expected float32")
-        return
-    err = np.abs(got.astype(np.float64) - ref)
-    bad = err > atol + rtol * np.abs(ref)
-    if bad.any():
-        i = np.unravel_index(np.argmax(err - (atol + rtol * np.abs(ref))), ref.shape)
-        ok(False, f"{what}: {int(bad.sum())} of {ref.size} elements off; worst at {tuple(int(v) for v in i)}: "
-                  f"{got[i]!r} vs {ref[i]!r} (max |err| {err.max():.3g}; rtol {rtol}, atol {atol})")
-    else:
-        ok(True, f"{what} (max |err| {err.max() if err.size else 0:.3g})")
-
-
-def rand(*shape, lo=-1.0, hi=1.0):
-    return RNG.uniform(lo, hi, size=shape).astype(np.float32)
-
-
-def t64(a, grad=False):
-    """The float32 array as a float64 torch tensor (exactly the same values)."""
-    return None if a is None else torch.tensor(np.asarray(a, np.float64), requires_grad=grad)
-
-
-def raises(what, exc, f, *args, status=None, text=None, **kw):
-    try:
-        f(*args, **kw)
-    except exc as e:
-        good = (status is None or getattr(e, "status_name", None) == status) and (text is None or text in str(e))
-        ok(good and str(e) != "", f"{what}: raised {type(e).__name__}: {e}")
-        return
-    except Exception as e:  # noqa: BLE001
-        ok(False, f"{what}: raised {type(e).__name__}: {e}, expected {exc.__name__}")
-        return
-    ok(False, f"{what}: no exception, expected {exc.__name__}")
 
 
 def grads(f, *arrays):
@@ -145,7 +88,7 @@ def test_broadcast():
 
 
 def test_pool():
-    x = RNG.permutation(2 * 3 * 7 * 6 * 9).astype(np.float32).reshape(2, 3, 7, 6, 9) / 100.0
+    x = pycheck.RNG.permutation(2 * 3 * 7 * 6 * 9).astype(np.float32).reshape(2, 3, 7, 6, 9) / 100.0
     for k, s, p in ((2, 2, 0), (3, 2, 1), (3, 1, 1), ((1, 2, 2), (1, 2, 2), 0)):
         y, back = grads(lambda t: F.max_pool3d(t, k, s, p), x)
         gy = rand(*y.shape)
@@ -252,28 +195,7 @@ TESTS = [test_activations, test_broadcast, test_pool, test_interpolate, test_sha
 
 
 def main():
-    try:
-        devs = voxcl.devices()
-    except voxcl.VoxclError as e:
-        print(f"SKIP: no OpenCL platform: {e}")
-        return 77
-    if not devs:
-        print("SKIP: no OpenCL device")
-        return 77
-    print(f"library {voxcl.library_path}; device {voxcl.get_context().device['name']}")
-    for t in TESTS:
-        if ONLY and ONLY not in t.__name__:
-            continue
-        t0 = time.time()
-        try:
-            t()
-        except Exception:  # noqa: BLE001 - a crash in one section is one failure; the others still run
-            global g_fail
-            g_fail += 1
-            print(f"FAIL {t.__name__} raised:\n{traceback.format_exc()}")
-        print(f"{t.__name__}: {time.time() - t0:.1f} s")
-    print(f"{g_pass} passed, {g_fail} failed")
-    return 1 if g_fail else 0
+    return pycheck.run(voxcl, TESTS)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ sums over a statistics row), running statistics 1e-5 / 1e-6 (one float update).
 """
 import os
 import sys
-import traceback
 
 try:
     import numpy as np
@@ -24,47 +23,15 @@ except ImportError as e:
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import voxcl  # noqa: E402
+sys.path.insert(0, HERE)
+import pycheck  # noqa: E402
+from pycheck import close, ok, rand, raises, t64  # noqa: E402,F401
 
 torch.set_num_threads(2)
-VERBOSE = "-v" in sys.argv
-RNG = np.random.default_rng(2024)
+pycheck.seed(2024)
 FWD = dict(rtol=1e-5, atol=1e-5)
 BWD = dict(rtol=1e-4, atol=1e-4)
 RUN = dict(rtol=1e-5, atol=1e-6)
-g_pass, g_fail = 0, 0
-
-
-def ok(cond, what):
-    global g_pass, g_fail
-    if cond:
-        g_pass += 1
-        if VERBOSE:
-            print(f"ok   {what}")
-    else:
-        g_fail += 1
-        print(f"FAIL {what}")
-
-
-def close(what, got, ref, rtol, atol):
-    if ref is None or got is None:
-        ok(ref is None and got is None, f"{what}: got {type(got).__name__}, expected {type(ref).__name__}")
-        return
-    ref = ref.detach().double().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref, np.float64)
-    got = np.asarray(got)
-    if got.shape != ref.shape or got.dtype != np.float32:
-        ok(False, f"{what}: {got.dtype} {got.shape}, expected float32 {ref.shape}")
-        return
-    err = np.abs(got.astype(np.float64) - ref)
-    lim = atol + rtol * np.abs(ref)
-    ok(bool((err <= lim).all()), f"{what}: max |err| {err.max():.3g} (rtol {rtol}, atol {atol})")
-
-
-def rand(*shape, lo=-1.0, hi=1.0):
-    return RNG.uniform(lo, hi, size=shape).astype(np.float32)
-
-
-def t64(a, grad=False):
-    return None if a is None else torch.tensor(np.asarray(a, np.float64), requires_grad=grad)
 
 
 def act_ref(y, act):
@@ -161,22 +128,7 @@ def test_errors():
 
 
 def main():
-    try:
-        if not voxcl.devices():
-            print("SKIP: no OpenCL device")
-            return 77
-    except voxcl.VoxclError as e:
-        print(f"SKIP: no OpenCL platform: {e}")
-        return 77
-    global g_fail
-    for t in [test_batch_norm, test_group_norm, test_layer_norm_channels, test_errors]:
-        try:
-            t()
-        except Exception:  # noqa: BLE001 - one crashing section is one failure
-            g_fail += 1
-            print(f"FAIL {t.__name__} raised:\n{traceback.format_exc()}")
-    print(f"{g_pass} passed, {g_fail} failed")
-    return 1 if g_fail else 0
+    return pycheck.run(voxcl, [test_batch_norm, test_group_norm, test_layer_norm_channels, test_errors], banner=False)
 
 
 if __name__ == "__main__":
