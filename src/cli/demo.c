@@ -30,16 +30,6 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* z-score per image, as the field does for non-CT channels */
-static void zscore(float *x, size_t n) {
-  double s = 0, q = 0;
-  for (size_t i = 0; i < n; i++) s += x[i];
-  double m = s / (double)n;
-  for (size_t i = 0; i < n; i++) q += (x[i] - m) * (x[i] - m);
-  double sd = sqrt(q / (double)n) + 1e-8;
-  for (size_t i = 0; i < n; i++) x[i] = (float)((x[i] - m) / sd);
-}
-
 /* Random flips along each axis (the same for image and label): cheap augmentation. */
 static void flip_copy(const float *src, float *dst, int D, int H, int W, int fz, int fy, int fx) {
   for (int z = 0; z < D; z++)
@@ -145,7 +135,7 @@ int vx_cli_demo(int argc, char **argv) {
          o.train_cases, o.val_cases, S);
   for (int c = 0; c < ncase; c++) {
     vx_synth_case(o.seed * 1000 + (uint64_t)c, S, S, S, img + c * nvox, lab + c * nvox);
-    zscore(img + c * nvox, nvox);
+    vx_normalize_zscore(img + c * nvox, nvox); /* as the field does for non-CT channels */
   }
 
   vx_unet3d_config ncfg;
@@ -232,25 +222,28 @@ int vx_cli_demo(int argc, char **argv) {
     if (st != VX_OK) goto fail;
     t_inf += now() - t0;
     const float *l = lab + c * nvox;
-    size_t tp[3] = {0}, np[3] = {0}, nl[3] = {0};
-    for (size_t i = 0; i < nvox; i++) {
-      int best = 0;
-      for (int k = 1; k < K; k++)
-        if (logits[k * nvox + i] > logits[best * nvox + i]) best = k;
-      bx[i] = (float)best;
-      int t = (int)l[i];
-      np[best]++;
-      nl[t]++;
-      if (best == t) tp[t]++;
+    /* argmax of the logits equals argmax of the softmax */
+    int dims[3] = {S, S, S}, classes[2] = {1, 2};
+    float mm[3] = {1, 1, 1};
+    double dice[2], hd95[2];
+    st = vx_argmax_channels(logits, K, nvox, bx);
+    if (st == VX_OK) st = vx_segmentation_metrics(bx, l, dims, mm, classes, 2, dice, hd95, err, sizeof err);
+    if (st != VX_OK) {
+      json_decref(cases);
+      goto fail_msg;
     }
     json_t *jc = json_object();
     json_object_set_new(jc, "case", json_integer(v));
     printf("  held-out case %d:", v);
     for (int k = 1; k < K; k++) {
-      double d = (np[k] + nl[k]) ? 2.0 * tp[k] / (double)(np[k] + nl[k]) : 1.0;
-      dice_sum[k] += d;
-      printf("  Dice[%s] %.3f", k == 1 ? "ellipsoid" : "tube", d);
-      json_object_set_new(jc, k == 1 ? "dice_ellipsoid" : "dice_tube", json_real(d));
+      const char *name = k == 1 ? "ellipsoid" : "tube";
+      char key[32];
+      dice_sum[k] += dice[k - 1];
+      printf("  Dice[%s] %.3f HD95 %.1f mm", name, dice[k - 1], hd95[k - 1]);
+      snprintf(key, sizeof key, "dice_%s", name);
+      json_object_set_new(jc, key, json_real(dice[k - 1]));
+      snprintf(key, sizeof key, "hd95_mm_%s", name);
+      json_object_set_new(jc, key, isfinite(hd95[k - 1]) ? json_real(hd95[k - 1]) : json_null());
     }
     printf("\n");
     json_array_append_new(cases, jc);
