@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "io/plot.h"
 #include "nn/nn.h"
+#include "util.h"
 
 typedef struct {
   const char *out, *device;
@@ -40,17 +41,6 @@ static void flip_copy(const float *src, float *dst, int D, int H, int W, int fz,
       }
 }
 
-static int mkdir_p(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-      *p = '/';
-    }
-  return (mkdir(tmp, 0755) && errno != EEXIST) ? -1 : 0;
-}
 
 static int parse(int argc, char **argv, demo_opts *o) {
   o->out = "demo_out";
@@ -116,7 +106,7 @@ int vx_cli_demo(int argc, char **argv) {
   if (st != VX_OK) return vx_cli_error(st, err);
   const vx_device_info *dev = vx_context_device(ctx);
   printf("voxcl demo on %d:%d %s (%s)\n", dev->platform, dev->device, dev->name, dev->platform_name);
-  if (mkdir_p(o.out)) {
+  if (vx_mkdir_p(o.out)) {
     snprintf(err, sizeof err, "cannot create output folder '%s': %s", o.out, strerror(errno));
     vx_context_destroy(ctx);
     return vx_cli_error(VX_ERR_IO, err);

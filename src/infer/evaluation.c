@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "voxcl.h"
+#include "util.h"
 
 #define MAX_LABEL 65535
 
@@ -28,18 +29,6 @@ struct vx_evaluation {
   int *labels;
   double *mean_dice, *mean_hd95; /* [classes], over cases (hd95: where defined) */
 };
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...) {
@@ -76,7 +65,7 @@ static vx_status list_nifti(const char *dir, char ***out, int *count, char *errb
   *out = NULL;
   *count = 0;
   DIR *d = opendir(dir);
-  if (!d) return fail(errbuf, errlen, VX_ERR_IO, "cannot open folder %s: %s", dir, strerror(errno));
+  if (!d) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "cannot open folder %s: %s", dir, strerror(errno));
   char **names = NULL;
   int n = 0, cap = 0;
   struct dirent *e;
@@ -100,7 +89,7 @@ static vx_status list_nifti(const char *dir, char ***out, int *count, char *errb
   if (oom) {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
-    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "out of memory listing %s", dir);
   }
   if (n) qsort(names, (size_t)n, sizeof(char *), cmp_str);
   *out = names;
@@ -125,7 +114,7 @@ static vx_status scan_labels(const float *v, size_t n, const char *path, uint8_t
   for (size_t i = 0; i < n; i++) {
     float r = nearbyintf(v[i]);
     if (!isfinite(v[i]) || fabsf(v[i] - r) > 1e-3f || r < 0.0f || r > (float)MAX_LABEL)
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s is not a label map: voxel %zu holds %g (labels must be "
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s is not a label map: voxel %zu holds %g (labels must be "
                   "integers in 0..%d)", path, i, (double)v[i], MAX_LABEL);
     present[(int)r] = 1;
   }
@@ -146,14 +135,14 @@ static vx_status read_pair(const char *pp, const char *rp, vx_volume **pv, vx_vo
   vx_volume_spacing(*pv, sp);
   vx_volume_spacing(*rv, sr);
   if (dp[3] != 1 || dr[3] != 1)
-    return fail(errbuf, errlen, VX_ERR_FORMAT, "%s has %d channels and %s has %d: a label map has one", pp,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s has %d channels and %s has %d: a label map has one", pp,
                 dp[3], rp, dr[3]);
   if (dp[0] != dr[0] || dp[1] != dr[1] || dp[2] != dr[2])
-    return fail(errbuf, errlen, VX_ERR_SHAPE, "prediction %s is %dx%dx%d voxels but reference %s is %dx%dx%d "
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "prediction %s is %dx%dx%d voxels but reference %s is %dx%dx%d "
                 "(x*y*z)", pp, dp[0], dp[1], dp[2], rp, dr[0], dr[1], dr[2]);
   for (int a = 0; a < 3; a++)
     if (fabsf(sp[a] - sr[a]) > 1e-4f * fmaxf(fabsf(sp[a]), fabsf(sr[a])))
-      return fail(errbuf, errlen, VX_ERR_SHAPE, "prediction %s has spacing %gx%gx%g mm but reference %s has "
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "prediction %s has spacing %gx%gx%g mm but reference %s has "
                   "%gx%gx%g mm (x*y*z)", pp, (double)sp[0], (double)sp[1], (double)sp[2], rp, (double)sr[0],
                   (double)sr[1], (double)sr[2]);
   return VX_OK;
@@ -181,10 +170,10 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
   if (errbuf && errlen) errbuf[0] = 0;
   if (out) *out = NULL;
   if (!pred_dir || !ref_dir || !out || nlabels < 0 || nlabels > MAX_LABEL || (nlabels > 0 && !labels))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: NULL folder or output, or bad label list");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: NULL folder or output, or bad label list");
   for (int k = 0; k < nlabels; k++)
     if (labels[k] < 1 || labels[k] > MAX_LABEL)
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: class %d is not in 1..%d", labels[k],
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: class %d is not in 1..%d", labels[k],
                   MAX_LABEL);
   char **files = NULL;
   int nfiles = 0;
@@ -196,7 +185,7 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
   int *want = NULL;
   vx_volume *pv = NULL, *rv = NULL;
   if (!e || !res || !ref_union || !present) {
-    s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+    s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
     goto done;
   }
   e->pred_dir = dup_printf("%s", pred_dir);
@@ -204,18 +193,18 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
   e->cases = calloc(nfiles ? (size_t)nfiles : 1, sizeof *e->cases);
   want = malloc(sizeof(int) * (MAX_LABEL + 1));
   if (!e->pred_dir || !e->ref_dir || !e->cases || !want) {
-    s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+    s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
     goto done;
   }
   if (nfiles == 0) {
-    s = fail(errbuf, errlen, VX_ERR_IO, "evaluate: no .nii.gz or .nii files in %s", pred_dir);
+    s = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "evaluate: no .nii.gz or .nii files in %s", pred_dir);
     goto done;
   }
   for (int i = 0; i < nfiles; i++) {
     size_t sl = stem_len(files[i]);
     for (int j = i + 1; j < nfiles; j++)
       if (stem_len(files[j]) == sl && !strncmp(files[i], files[j], sl)) {
-        s = fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: both %s and %s in %s: which one is the "
+        s = vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: both %s and %s in %s: which one is the "
                  "prediction?", files[i], files[j], pred_dir);
         goto done;
       }
@@ -227,15 +216,15 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
     char *plain = dup_printf("%s/%.*s.nii", ref_dir, (int)sl, files[i]);
     if (!c->name || !c->pred_path || !gz || !plain) {
       free(gz), free(plain);
-      s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+      s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
       goto done;
     }
     int hg = is_file(gz), hp = is_file(plain);
     if (hg && hp) {
-      s = fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: both %s and %s exist: which one is the "
+      s = vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: both %s and %s exist: which one is the "
                "reference for %s?", gz, plain, c->pred_path);
     } else if (!hg && !hp) {
-      s = fail(errbuf, errlen, VX_ERR_IO, "evaluate: prediction %s has no reference (looked for %s and %s)",
+      s = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "evaluate: prediction %s has no reference (looked for %s and %s)",
                c->pred_path, gz, plain);
     }
     c->ref_path = hg ? gz : plain;
@@ -273,7 +262,7 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
     sr->dice = malloc(sizeof(double) * (size_t)(nw ? nw : 1));
     sr->hd95 = malloc(sizeof(double) * (size_t)(nw ? nw : 1));
     if (!sr->labels || !sr->dice || !sr->hd95) {
-      s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+      s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
       goto done;
     }
     sr->n = nw;
@@ -281,7 +270,7 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
     char msg[512];
     s = vx_segmentation_metrics(p, r, dims, sp, want, nw, sr->dice, sr->hd95, msg, sizeof msg);
     if (s != VX_OK) {
-      fail(errbuf, errlen, s, "evaluate: %s vs %s: %s", c->pred_path, c->ref_path, msg);
+      vx_errbuf_fail(errbuf, errlen, s, "evaluate: %s vs %s: %s", c->pred_path, c->ref_path, msg);
       goto done;
     }
     vx_volume_destroy(pv), vx_volume_destroy(rv);
@@ -301,7 +290,7 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
   e->mean_dice = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
   e->mean_hd95 = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
   if (!e->labels || !e->mean_dice || !e->mean_hd95) {
-    s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+    s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
     goto done;
   }
   memcpy(e->labels, want, sizeof(int) * (size_t)nc);
@@ -310,7 +299,7 @@ vx_status vx_evaluate_folders(const char *pred_dir, const char *ref_dir, const i
     c->dice = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
     c->hd95 = malloc(sizeof(double) * (size_t)(nc ? nc : 1));
     if (!c->dice || !c->hd95) {
-      s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
+      s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "evaluate: out of memory");
       goto done;
     }
     for (int k = 0; k < nc; k++) {
@@ -471,11 +460,11 @@ static vx_status write_atomic(const char *path, void (*writer)(FILE *, const vx_
   const char *slash = strrchr(path, '/');
   char *tmp = slash ? dup_printf("%.*s/.voxcl-tmp-%ld-%s", (int)(slash - path), path, (long)getpid(), slash + 1)
                     : dup_printf(".voxcl-tmp-%ld-%s", (long)getpid(), path);
-  if (!tmp) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  if (!tmp) return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   FILE *f = fopen(tmp, "w");
   if (!f) {
     free(tmp);
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file beside it", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file beside it", path);
   }
   writer(f, e);
   int bad = ferror(f);
@@ -483,7 +472,7 @@ static vx_status write_atomic(const char *path, void (*writer)(FILE *, const vx_
   if (bad || rename(tmp, path) != 0) {
     remove(tmp);
     free(tmp);
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write it (disk full or no permission?)", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write it (disk full or no permission?)", path);
   }
   free(tmp);
   return VX_OK;
@@ -491,9 +480,9 @@ static vx_status write_atomic(const char *path, void (*writer)(FILE *, const vx_
 
 vx_status vx_evaluation_write(const vx_evaluation *e, const char *prefix, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
-  if (!e || !prefix || !*prefix) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: no output prefix");
+  if (!e || !prefix || !*prefix) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "evaluate: no output prefix");
   char *csv = dup_printf("%s.csv", prefix), *json = dup_printf("%s.json", prefix);
-  vx_status s = (!csv || !json) ? fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "out of memory") : VX_OK;
+  vx_status s = (!csv || !json) ? vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "out of memory") : VX_OK;
   if (s == VX_OK) s = write_atomic(csv, write_csv, e, errbuf, errlen);
   if (s == VX_OK) s = write_atomic(json, write_json, e, errbuf, errlen);
   free(csv), free(json);

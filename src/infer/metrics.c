@@ -11,18 +11,7 @@
 #include <string.h>
 
 #include "voxcl.h"
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#include "util.h"
 
 double vx_dice_masks(const uint8_t *a, const uint8_t *b, size_t nvox) {
   if (!a || !b) return NAN;
@@ -232,14 +221,14 @@ vx_status vx_segmentation_metrics(const float *pred, const float *ref, const int
                                   size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (!pred || !ref || !labels || nlabels < 0 || !dice || !hd95)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "metrics: NULL argument or negative label count");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "metrics: NULL argument or negative label count");
   if (!check_geometry(dims, spacing))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "metrics: dims must be >= 1 and spacing > 0");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "metrics: dims must be >= 1 and spacing > 0");
   size_t n = (size_t)dims[0] * (size_t)dims[1] * (size_t)dims[2];
   uint8_t *ma = malloc(n), *mb = malloc(n);
   if (!ma || !mb) {
     free(ma), free(mb);
-    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "metrics: out of host memory for %zu voxels", n);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "metrics: out of host memory for %zu voxels", n);
   }
   vx_status s = VX_OK;
   for (int k = 0; k < nlabels; k++) {
@@ -252,7 +241,7 @@ vx_status vx_segmentation_metrics(const float *pred, const float *ref, const int
     dice[k] = vx_dice_masks(ma, mb, n);
     s = vx_hd95_masks(ma, mb, dims, spacing, &hd95[k]);
     if (s != VX_OK) {
-      fail(errbuf, errlen, s, "metrics: HD95 of label %d failed (%s)", labels[k], vx_status_string(s));
+      vx_errbuf_fail(errbuf, errlen, s, "metrics: HD95 of label %d failed (%s)", labels[k], vx_status_string(s));
       break;
     }
   }

@@ -11,18 +11,7 @@
 #include <string.h>
 
 #include "voxcl.h"
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#include "util.h"
 
 int vx_sliding_window_steps(int size, int patch, float overlap, int *starts) {
   if (size < 1 || patch < 1 || !(overlap >= 0.0f && overlap < 1.0f)) return -1;
@@ -211,19 +200,19 @@ vx_status vx_sliding_window_predict(const float *image, int C, const int dims[3]
                                     vx_progress_fn progress, void *progress_user, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (!image || !dims || !patch || !fn || !probs_out)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: image, dims, patch, callback and "
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: image, dims, patch, callback and "
                 "output must not be NULL");
   if (C < 1 || K < 1)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: channels %d and classes %d must be >= 1",
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: channels %d and classes %d must be >= 1",
                 C, K);
   if (mirror != 0 && mirror != 1)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: mirror must be 0 or 1, got %d", mirror);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: mirror must be 0 or 1, got %d", mirror);
   if (!(overlap >= 0.0f && overlap < 1.0f))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: overlap must be in [0, 1), got %g",
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: overlap must be in [0, 1), got %g",
                 (double)overlap);
   for (int a = 0; a < 3; a++)
     if (dims[a] < 1 || patch[a] < 1)
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                   "sliding window: volume %dx%dx%d and patch %dx%dx%d (D x H x W) must be positive", dims[0],
                   dims[1], dims[2], patch[0], patch[1], patch[2]);
   sw_state st = {.C = C, .K = K, .mirror = mirror};
@@ -240,11 +229,11 @@ vx_status vx_sliding_window_predict(const float *image, int C, const int dims[3]
   }
   st.pvox = pvox;
   if (n[0] < 1 || n[1] < 1 || n[2] < 1 || (long long)n[0] * n[1] * n[2] > 100000000LL)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: overlap %g with patch %dx%dx%d needs too "
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: overlap %g with patch %dx%dx%d needs too "
                 "many windows for volume %dx%dx%d", (double)overlap, patch[0], patch[1], patch[2], dims[0], dims[1],
                 dims[2]);
   if (dvox > SIZE_MAX / sizeof(float) / (size_t)K || pvox > SIZE_MAX / sizeof(float) / (size_t)(C > K ? C : K))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: sizes overflow");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sliding window: sizes overflow");
   vx_status s = VX_OK;
   float *w = malloc(sizeof(float) * pvox), *wsum = calloc(dvox, sizeof(float));
   st.in = malloc(sizeof(float) * pvox * (size_t)C);
@@ -256,14 +245,14 @@ vx_status vx_sliding_window_predict(const float *image, int C, const int dims[3]
   for (int a = 0; a < 3; a++) starts[a] = malloc(sizeof(int) * (size_t)n[a]);
   if (!w || !wsum || !st.in || !st.out || (mirror && (!st.fin || !st.fout)) || !starts[0] || !starts[1] ||
       !starts[2]) {
-    s = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sliding window: out of host memory (volume %zu voxels, "
+    s = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sliding window: out of host memory (volume %zu voxels, "
              "patch %zu voxels)", dvox, pvox);
     goto done;
   }
   for (int a = 0; a < 3; a++) vx_sliding_window_steps(dims[a], patch[a], overlap, starts[a]);
   s = vx_sliding_window_gaussian(patch, w);
   if (s != VX_OK) {
-    fail(errbuf, errlen, s, "sliding window: cannot build the Gaussian weights");
+    vx_errbuf_fail(errbuf, errlen, s, "sliding window: cannot build the Gaussian weights");
     goto done;
   }
   memset(probs_out, 0, sizeof(float) * dvox * (size_t)K);
@@ -275,7 +264,7 @@ vx_status vx_sliding_window_predict(const float *image, int C, const int dims[3]
         extract(&st, image, at);
         s = predict_patch(&st, fn, user);
         if (s != VX_OK) {
-          fail(errbuf, errlen, s, "sliding window: the patch callback failed (%s) for the window at "
+          vx_errbuf_fail(errbuf, errlen, s, "sliding window: the patch callback failed (%s) for the window at "
                "(%d, %d, %d) (D, H, W of the padded volume), window %d of %d", vx_status_string(s), at[0], at[1],
                at[2], done_count + 1, total);
           goto done;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "io/dataset.h"
+#include "util.h"
 
 #define VX_DS_MAX_LABEL 65535 /* label values above this are surely a mistake */
 
@@ -48,18 +49,6 @@ void vx_sb_printf(vx_strbuf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   vx_sb_vprintf(b, fmt, ap);
   va_end(ap);
-}
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
 }
 
 static char *dupstr(const char *s) {
@@ -343,7 +332,7 @@ static void free_list(char **l) {
 static vx_status scan_nnunet(vx_dataset *ds, char *errbuf, size_t errlen) {
   int nimg, nlab, e1, e2, cap = 0;
   char **img = list_files(ds->dir, "imagesTr", &nimg, &e1);
-  if (!img) return fail(errbuf, errlen, VX_ERR_IO, "%s/imagesTr: cannot open: %s", ds->dir, strerror(e1));
+  if (!img) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s/imagesTr: cannot open: %s", ds->dir, strerror(e1));
   char **lab = list_files(ds->dir, "labelsTr", &nlab, &e2);
   if (!lab) add_note(ds, joinf("labelsTr: cannot open: %s", strerror(e2)));
   size_t el = strlen(ds->ending);
@@ -382,7 +371,7 @@ static vx_status scan_nnunet(vx_dataset *ds, char *errbuf, size_t errlen) {
     for (int k = 0; k < c->nimage && st == VX_OK; k++)
       if (!(c->image[k] = joinf("%s/imagesTr/%s_%04d%s", ds->dir, c->id, k, ds->ending))) st = VX_ERR_OUT_OF_MEMORY;
   }
-  if (st != VX_OK) return fail(errbuf, errlen, st, "%s: out of memory listing the cases", ds->dir);
+  if (st != VX_OK) return vx_errbuf_fail(errbuf, errlen, st, "%s: out of memory listing the cases", ds->dir);
   return VX_OK;
 }
 
@@ -458,14 +447,14 @@ static vx_status scan_msd(vx_dataset *ds, json_t *training, vx_strbuf *err) {
 vx_status vx_dataset_open(const char *dir, vx_dataset **out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (out) *out = NULL;
-  if (!dir || !*dir || !out) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_dataset_open: dir or out is NULL");
+  if (!dir || !*dir || !out) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_dataset_open: dir or out is NULL");
   struct stat sb;
-  if (stat(dir, &sb) != 0) return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-  if (!S_ISDIR(sb.st_mode)) return fail(errbuf, errlen, VX_ERR_IO, "%s: not a folder", dir);
+  if (stat(dir, &sb) != 0) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+  if (!S_ISDIR(sb.st_mode)) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: not a folder", dir);
   vx_dataset *ds = calloc(1, sizeof *ds);
   if (!ds || !(ds->dir = dupstr(dir))) {
     free(ds);
-    return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
   }
   for (size_t n = strlen(ds->dir); n > 1 && ds->dir[n - 1] == '/'; n--) ds->dir[n - 1] = 0;
   ds->num_training = -1;
@@ -477,14 +466,14 @@ vx_status vx_dataset_open(const char *dir, vx_dataset **out, char *errbuf, size_
   vx_strbuf err = {0};
   if (!root) {
     if (jpath && !vx_ds_is_file(jpath))
-      st = fail(errbuf, errlen, VX_ERR_IO, "%s/dataset.json: missing (every dataset folder has one)", ds->dir);
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s/dataset.json: missing (every dataset folder has one)", ds->dir);
     else
-      st = fail(errbuf, errlen, jpath ? VX_ERR_FORMAT : VX_ERR_OUT_OF_MEMORY, "dataset.json: line %d column %d: %s",
+      st = vx_errbuf_fail(errbuf, errlen, jpath ? VX_ERR_FORMAT : VX_ERR_OUT_OF_MEMORY, "dataset.json: line %d column %d: %s",
                 jerr.line, jerr.column, jpath ? jerr.text : "out of memory");
     goto done;
   }
   if (!json_is_object(root)) {
-    st = fail(errbuf, errlen, VX_ERR_FORMAT, "dataset.json: the top level is not an object");
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "dataset.json: the top level is not an object");
     goto done;
   }
   json_t *training = json_object_get(root, "training");
@@ -510,11 +499,11 @@ vx_status vx_dataset_open(const char *dir, vx_dataset **out, char *errbuf, size_
     } else ds->ending = dupstr(json_string_value(fe));
   }
   if (err.oom || !ds->name) {
-    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory reading dataset.json", ds->dir);
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory reading dataset.json", ds->dir);
     goto done;
   }
   if (err.len) {
-    st = fail(errbuf, errlen, st == VX_OK ? VX_ERR_FORMAT : st, "%s", err.s);
+    st = vx_errbuf_fail(errbuf, errlen, st == VX_OK ? VX_ERR_FORMAT : st, "%s", err.s);
     goto done;
   }
   if (ds->layout == VX_LAYOUT_NNUNET) {
@@ -522,8 +511,8 @@ vx_status vx_dataset_open(const char *dir, vx_dataset **out, char *errbuf, size_
   } else {
     st = scan_msd(ds, training, &err);
     if (st == VX_OK && (err.oom || err.len))
-      st = fail(errbuf, errlen, err.oom ? VX_ERR_OUT_OF_MEMORY : VX_ERR_FORMAT, "%s", err.oom ? "out of memory" : err.s);
-    else if (st != VX_OK) fail(errbuf, errlen, st, "%s: out of memory listing the cases", ds->dir);
+      st = vx_errbuf_fail(errbuf, errlen, err.oom ? VX_ERR_OUT_OF_MEMORY : VX_ERR_FORMAT, "%s", err.oom ? "out of memory" : err.s);
+    else if (st != VX_OK) vx_errbuf_fail(errbuf, errlen, st, "%s: out of memory listing the cases", ds->dir);
   }
 done:
   free(err.s);

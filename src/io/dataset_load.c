@@ -7,18 +7,7 @@
 
 #include "io/dataset.h"
 #include "nn/nn.h"
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#include "util.h"
 
 /* ---------------------------------------------------------------- loading */
 
@@ -34,14 +23,14 @@ static vx_status load_image(const vx_dataset *ds, const vx_ds_case *c, vx_volume
   vx_status st;
   if (c->four_d) {
     if (!vx_ds_is_file(c->image[0]))
-      return fail(errbuf, errlen, VX_ERR_IO, "%s: image of case %s is missing", vx_ds_rel(ds, c->image[0]), c->id);
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: image of case %s is missing", vx_ds_rel(ds, c->image[0]), c->id);
     if ((st = read_rel(ds, c->image[0], out, errbuf, errlen)) != VX_OK) return st;
     int d[4];
     vx_volume_dims(*out, d);
     if (d[3] != ds->nchannels) {
       vx_volume_destroy(*out);
       *out = NULL;
-      return fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channel%s, dataset.json declares %d",
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channel%s, dataset.json declares %d",
                   vx_ds_rel(ds, c->image[0]), d[3], d[3] == 1 ? "" : "s", ds->nchannels);
     }
     return VX_OK;
@@ -52,14 +41,14 @@ static vx_status load_image(const vx_dataset *ds, const vx_ds_case *c, vx_volume
   for (int k = 0; k < c->nimage; k++) {
     vx_volume *v = NULL;
     if (!vx_ds_is_file(c->image[k])) {
-      st = fail(errbuf, errlen, VX_ERR_IO, "%s: channel %d of case %s is missing", vx_ds_rel(ds, c->image[k]), k, c->id);
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: channel %d of case %s is missing", vx_ds_rel(ds, c->image[k]), k, c->id);
       goto bad;
     }
     if ((st = read_rel(ds, c->image[k], &v, errbuf, errlen)) != VX_OK) goto bad;
     int d[4];
     vx_volume_dims(v, d);
     if (d[3] != 1) {
-      st = fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channels; the nnU-Net layout has one file per channel",
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channels; the nnU-Net layout has one file per channel",
                 vx_ds_rel(ds, c->image[k]), d[3]);
       vx_volume_destroy(v);
       goto bad;
@@ -72,12 +61,12 @@ static vx_status load_image(const vx_dataset *ds, const vx_ds_case *c, vx_volume
       }
       vx_volume_spacing(v, sp);
       if ((st = vx_volume_create(d[0], d[1], d[2], c->nimage, sp, &stack)) != VX_OK) {
-        fail(errbuf, errlen, st, "case %s: cannot allocate %d channels of %dx%dx%d", c->id, c->nimage, d[0], d[1], d[2]);
+        vx_errbuf_fail(errbuf, errlen, st, "case %s: cannot allocate %d channels of %dx%dx%d", c->id, c->nimage, d[0], d[1], d[2]);
         vx_volume_destroy(v);
         goto bad;
       }
     } else if (d[0] != d0[0] || d[1] != d0[1] || d[2] != d0[2]) {
-      st = fail(errbuf, errlen, VX_ERR_SHAPE, "%s: shape %dx%dx%d differs from channel 0 (%s: %dx%dx%d)",
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "%s: shape %dx%dx%d differs from channel 0 (%s: %dx%dx%d)",
                 vx_ds_rel(ds, c->image[k]), d[0], d[1], d[2], vx_ds_rel(ds, c->image[0]), d0[0], d0[1], d0[2]);
       vx_volume_destroy(v);
       goto bad;
@@ -94,21 +83,21 @@ bad:
 
 static vx_status load_label(const vx_dataset *ds, const vx_ds_case *c, const vx_volume *image, vx_volume **out,
                             char *errbuf, size_t errlen) {
-  if (!c->label) return fail(errbuf, errlen, VX_ERR_IO, "dataset.json: case %s has no 'label'", c->id);
+  if (!c->label) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "dataset.json: case %s has no 'label'", c->id);
   if (!vx_ds_is_file(c->label))
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: label of case %s is missing", vx_ds_rel(ds, c->label), c->id);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: label of case %s is missing", vx_ds_rel(ds, c->label), c->id);
   vx_status st = read_rel(ds, c->label, out, errbuf, errlen);
   if (st != VX_OK) return st;
   int d[4], di[4];
   vx_volume_dims(*out, d);
   if (d[3] != 1) {
-    st = fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channels, a label has one", vx_ds_rel(ds, c->label), d[3]);
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: holds %d channels, a label has one", vx_ds_rel(ds, c->label), d[3]);
     goto bad;
   }
   if (image) {
     vx_volume_dims(image, di);
     if (d[0] != di[0] || d[1] != di[1] || d[2] != di[2]) {
-      st = fail(errbuf, errlen, VX_ERR_SHAPE, "%s: shape %dx%dx%d differs from the image's %dx%dx%d",
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "%s: shape %dx%dx%d differs from the image's %dx%dx%d",
                 vx_ds_rel(ds, c->label), d[0], d[1], d[2], di[0], di[1], di[2]);
       goto bad;
     }
@@ -119,7 +108,7 @@ static vx_status load_label(const vx_dataset *ds, const vx_ds_case *c, const vx_
     if (!vx_ds_label_declared(ds, l[i]) && !bad++) first = i;
   if (bad) {
     size_t x = first % (size_t)d[0], y = first / (size_t)d[0] % (size_t)d[1], z = first / ((size_t)d[0] * d[1]);
-    st = fail(errbuf, errlen, VX_ERR_FORMAT,
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
               "%s: value %g at voxel (%zu, %zu, %zu) is not a label declared in dataset.json 'labels' (%zu such voxel%s)",
               vx_ds_rel(ds, c->label), l[first], x, y, z, bad, bad == 1 ? "" : "s");
     goto bad;
@@ -137,7 +126,7 @@ vx_status vx_dataset_load_case(const vx_dataset *ds, int i, vx_volume **image, v
   if (image) *image = NULL;
   if (label) *label = NULL;
   if (!ds || i < 0 || i >= ds->ncases || (!image && !label))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_dataset_load_case: case %d of %d (or no output asked)", i,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_dataset_load_case: case %d of %d (or no output asked)", i,
                 ds ? ds->ncases : 0);
   const vx_ds_case *c = &ds->cases[i];
   vx_volume *img = NULL;

@@ -13,18 +13,7 @@
 #include <unistd.h>
 
 #include "io/dataset.h"
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#include "util.h"
 
 void vx_synth_dataset_options_init(vx_synth_dataset_options *o) {
   if (!o) return;
@@ -35,26 +24,6 @@ void vx_synth_dataset_options_init(vx_synth_dataset_options *o) {
   o->seed = 1;
 }
 
-static int mkdir_p(const char *path) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-      *p = '/';
-    }
-  if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-  struct stat sb;
-  if (stat(tmp, &sb) || !S_ISDIR(sb.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
 
 /* 1: no entries; 0: some; -1: cannot read (errno). */
 static int dir_is_empty(const char *path) {
@@ -109,9 +78,9 @@ static vx_status write_json(const char *dir, const vx_synth_dataset_options *o, 
   snprintf(path, sizeof path, "%s/dataset.json", dir);
   snprintf(tmp, sizeof tmp, "%s/.voxcl-tmp-%ld-dataset.json", dir, (long)getpid());
   vx_status st = VX_OK;
-  if (!ok) st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  if (!ok) st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   else if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 || rename(tmp, path) != 0) {
-    st = fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     unlink(tmp);
   }
   json_decref(root);
@@ -146,27 +115,27 @@ static void remove_stale(const char *dir, const char *sub, int ncases) {
 vx_status vx_synth_dataset_write(const char *dir, const vx_synth_dataset_options *o, vx_progress_fn progress,
                                  void *user, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
-  if (!dir || !*dir || !o) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_synth_dataset_write: dir or options NULL");
-  if (strlen(dir) > 3000) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%.64s...: path too long", dir);
+  if (!dir || !*dir || !o) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_synth_dataset_write: dir or options NULL");
+  if (strlen(dir) > 3000) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%.64s...: path too long", dir);
   if (o->cases < 1 || o->cases > 1000000)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: %d cases (need 1..1000000)", o->cases);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: %d cases (need 1..1000000)", o->cases);
   for (int i = 0; i < 3; i++) {
     if (o->size[i] < 8 || o->size[i] > 4096)
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: size %dx%dx%d (D, H, W): each needs 8..4096",
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: size %dx%dx%d (D, H, W): each needs 8..4096",
                   o->size[0], o->size[1], o->size[2]);
     if (!(o->spacing[i] > 0) || !isfinite(o->spacing[i]))
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: spacing %g,%g,%g: each must be > 0",
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "synthetic dataset: spacing %g,%g,%g: each must be > 0",
                   o->spacing[0], o->spacing[1], o->spacing[2]);
   }
   struct stat sb;
   int exists = stat(dir, &sb) == 0, was_synth = 0;
-  if (exists && !S_ISDIR(sb.st_mode)) return fail(errbuf, errlen, VX_ERR_IO, "%s: exists and is not a folder", dir);
+  if (exists && !S_ISDIR(sb.st_mode)) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: exists and is not a folder", dir);
   if (exists) {
     int empty = dir_is_empty(dir);
-    if (empty < 0) return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read: %s", dir, strerror(errno));
+    if (empty < 0) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read: %s", dir, strerror(errno));
     was_synth = !empty && is_synth_dataset(dir);
     if (!empty && !was_synth && !o->force)
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                   "%s: not empty and not a voxcl synthetic dataset (no dataset.json with \"voxcl_synth\"); "
                   "refusing to write into it",
                   dir);
@@ -174,8 +143,8 @@ vx_status vx_synth_dataset_write(const char *dir, const vx_synth_dataset_options
   char path[4096], lpath[4096];
   snprintf(path, sizeof path, "%s/imagesTr", dir);
   snprintf(lpath, sizeof lpath, "%s/labelsTr", dir);
-  if (mkdir_p(dir) || mkdir_p(path) || mkdir_p(lpath))
-    return fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create the folders: %s", dir, strerror(errno));
+  if (vx_mkdir_p(dir) || vx_mkdir_p(path) || vx_mkdir_p(lpath))
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create the folders: %s", dir, strerror(errno));
   /* dataset.json first: an interrupted run leaves a folder that a rerun recognises */
   vx_status st = write_json(dir, o, errbuf, errlen);
   if (st != VX_OK) return st;
@@ -185,13 +154,13 @@ vx_status vx_synth_dataset_write(const char *dir, const vx_synth_dataset_options
   float *img = malloc(n * sizeof *img), *lab = malloc(n * sizeof *lab);
   vx_volume *like = NULL;
   if (!img || !lab || vx_volume_create(W, H, D, 1, o->spacing, &like) != VX_OK) {
-    st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "synthetic dataset: cannot allocate %dx%dx%d volumes", D, H, W);
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "synthetic dataset: cannot allocate %dx%dx%d volumes", D, H, W);
     goto done;
   }
   for (int i = 0; i < o->cases && st == VX_OK; i++) {
     st = vx_synth_case(o->seed * 1000 + (uint64_t)i, D, H, W, img, lab);
     if (st != VX_OK) {
-      fail(errbuf, errlen, st, "synthetic case %d: generation failed", i);
+      vx_errbuf_fail(errbuf, errlen, st, "synthetic case %d: generation failed", i);
       break;
     }
     snprintf(path, sizeof path, "%s/imagesTr/synth_%03d_0000.nii.gz", dir, i);

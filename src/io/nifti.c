@@ -27,21 +27,12 @@
 #include <zlib.h>
 
 #include "io/nifti_internal.h"
+#include "util.h"
 
 _Static_assert(sizeof(nifti_1_header) == 348, "nifti_1_header must be 348 bytes");
 _Static_assert(sizeof(nifti_2_header) == 540, "nifti_2_header must be 540 bytes");
 
 /* ---------------------------------------------------------------- helpers */
-
-vx_status vx_nifti_fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
 
 int vx_nifti_ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
@@ -160,12 +151,12 @@ static vx_status resolve_names(const char *path, nifti_names *n, char *errbuf, s
     n->img = dup_string(path);
     n->hdr = n->img ? pair_partner(path, ".hdr") : NULL;
   } else {
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                 "%s: file name: expected an extension .nii, .nii.gz, .hdr, .hdr.gz, .img or .img.gz", path);
   }
   if (!n->hdr || !n->img) {
     names_free(n);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
   return VX_OK;
 }
@@ -227,18 +218,18 @@ static vx_status open_for_reading(const char *path, const char *what, zstream *z
   z->path = path;
   struct stat st;
   if (stat(path, &st) != 0)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
   if (S_ISDIR(st.st_mode))
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot read %s: it is a directory", path, what);
   *size = (int64_t)st.st_size;
   FILE *f = fopen(path, "rb");
   unsigned char magic[2] = {0, 0};
-  if (!f) return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
+  if (!f) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
   z->compressed = fread(magic, 1, 2, f) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
   fclose(f);
   z->gz = gzopen(path, "rb");
   if (!z->gz)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s: %s", path, what,
                 errno ? strerror(errno) : "out of memory");
   gzbuffer(z->gz, 1u << 17);
   return VX_OK;
@@ -273,7 +264,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   size_t got = zs_read(&z, raw, sizeof raw);
   gzclose(z.gz);
   if (h->header_file_size == 0)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: file is empty: a NIfTI header needs 348 bytes", path);
   /* a stream broken further on may show already (zlib reads ahead): here only a header that
    * is not all there counts; the voxel reader reports the rest */
   char cut[200];
@@ -281,10 +272,10 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
     snprintf(cut, sizeof cut, "header: gzip stream %s (zlib: %s)", z.broken == 1 ? "breaks off" : "is corrupt", z.msg);
   else snprintf(cut, sizeof cut, "header truncated");
   if (z.compressed && !vx_nifti_ends_with(path, ".gz"))
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   if (got < 4)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI header needs 348 bytes, the file holds %zu", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI header needs 348 bytes, the file holds %zu", path,
                 cut, got);
 
   int32_t sizeof_hdr;
@@ -292,13 +283,13 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   if (sizeof_hdr == 348 || bswap32(sizeof_hdr) == 348) h->version = 1;
   else if (sizeof_hdr == 540 || bswap32(sizeof_hdr) == 540) h->version = 2;
   else
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: sizeof_hdr: expected 348 (NIfTI-1) or 540 (NIfTI-2) in either byte order, found %d", path,
                 (int)sizeof_hdr);
   h->swapped = sizeof_hdr != 348 && sizeof_hdr != 540;
   size_t need = h->version == 1 ? 348 : 540;
   if (got < need)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI-%d header needs %zu bytes, the file holds %zu", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %s: a NIfTI-%d header needs %zu bytes, the file holds %zu", path,
                 cut, h->version, need, got);
 
   const char *magic;
@@ -312,7 +303,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
       snprintf(shown, sizeof shown, "%.4s", magic);
       for (char *c = shown; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                   "%s: magic: expected \"n+1\" (single file) or \"ni1\" (.hdr/.img) for NIfTI-1, found \"%s\"%s",
                   path, shown, shown[0] == 0 ? " (Analyze 7.5 is not supported)" : "");
     }
@@ -331,7 +322,7 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
       snprintf(shown, sizeof shown, "%.3s", magic);
       for (char *c = shown; *c; c++)
         if (*c < 32 || *c > 126) *c = '?';
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                   "%s: magic: expected \"n+2\\0\\r\\n\\032\\n\" or \"ni2\\0\\r\\n\\032\\n\" for NIfTI-2, found \"%s...\"",
                   path, shown);
     }
@@ -341,40 +332,40 @@ static vx_status parse_header(const char *path, int expect_onefile, header_info 
   }
   h->onefile = magic[1] == '+';
   if (h->onefile != expect_onefile)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: magic: \"%.3s\" means %s, but the file name says %s", path, magic,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: magic: \"%.3s\" means %s, but the file name says %s", path, magic,
                 h->onefile ? "a single .nii file" : "a .hdr/.img pair", expect_onefile ? ".nii" : ".hdr/.img");
 
   if (h->dim[0] < 1 || h->dim[0] > 7)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[0]: expected 1..7 (number of dimensions), found %lld", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[0]: expected 1..7 (number of dimensions), found %lld", path,
                 (long long)h->dim[0]);
   int64_t nvox = 1;
   for (int i = 1; i <= h->dim[0]; i++) {
     if (h->dim[i] < 1)
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld (dim[0] = %lld)", path, i,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: expected >= 1, found %lld (dim[0] = %lld)", path, i,
                   (long long)h->dim[i], (long long)h->dim[0]);
     if ((i <= 3 && h->dim[i] > INT_MAX) || nvox > INT64_MAX / 8 / h->dim[i])
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: %lld makes the volume impossibly large", path, i,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim[%d]: %lld makes the volume impossibly large", path, i,
                   (long long)h->dim[i]);
     nvox *= h->dim[i];
   }
   int64_t channels = 1; /* dims 4..7 all become channels */
   for (int i = 4; i <= h->dim[0]; i++) channels *= h->dim[i];
   if (channels > INT_MAX || (uint64_t)nvox > SIZE_MAX / sizeof(float))
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: dim: %lld voxels in all is more than voxcl can hold", path,
                 (long long)nvox);
   for (int i = (int)h->dim[0] + 1; i < 8; i++) h->dim[i] = 1; /* unused: ignored, as the standard says */
   h->nvox = nvox;
 
   h->nbyper = datatype_size(h->datatype);
   if (h->nbyper == 0)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: datatype: expected a real type (uint8, int8, int16, uint16, int32, uint32, int64, uint64, "
                 "float32, float64), found %d (%s)",
                 path, h->datatype, datatype_name(h->datatype));
 
   int64_t min_offset = h->onefile ? (int64_t)need : 0;
   if (!(vox_offset_raw >= (double)min_offset) || vox_offset_raw != floor(vox_offset_raw) || vox_offset_raw > 1e15)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: expected a whole number >= %lld, found %.17g", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: expected a whole number >= %lld, found %.17g", path,
                 (long long)min_offset, vox_offset_raw);
   h->vox_offset = (int64_t)vox_offset_raw;
   return VX_OK;
@@ -397,15 +388,15 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   int compressed = z.compressed;
   if (compressed && !vx_nifti_ends_with(path, ".gz")) {
     gzclose(z.gz);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: file name: the content is gzip-compressed, expected a name ending in .gz", path);
   }
   if (!compressed && file_size - h->vox_offset < nbytes) { /* known before reading anything */
     gzclose(z.gz);
     if (file_size <= h->vox_offset)
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); %s",
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: vox_offset: %lld is at or past the end of the file (%lld bytes); %s",
                   path, (long long)h->vox_offset, (long long)file_size, what);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the file holds %lld (%lld bytes in all)", path,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the file holds %lld (%lld bytes in all)", path,
                 what, (long long)(file_size - h->vox_offset), (long long)file_size);
   }
 
@@ -417,7 +408,7 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   unsigned char *buf = malloc(cap ? cap : 1);
   if (!buf) {
     gzclose(z.gz);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, cap);
   }
   while (skipped == h->vox_offset) {
     size_t want = cap - have, g = zs_read(&z, buf + have, want);
@@ -428,7 +419,7 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
     if (!nb) {
       free(buf);
       gzclose(z.gz);
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes for the voxels", path, ncap);
     }
     buf = nb;
     cap = ncap;
@@ -439,17 +430,17 @@ static vx_status read_voxels(const char *path, const header_info *h, void **out,
   int64_t total = skipped + (int64_t)have + trailing;
   if (skipped < h->vox_offset && !z.broken) {
     free(buf);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
                 "%s: vox_offset: %lld is at or past the end of the decompressed stream (%lld bytes); %s", path,
                 (long long)h->vox_offset, (long long)skipped, what);
   }
   if (z.broken || have < (size_t)nbytes) {
     free(buf);
     if (z.broken)
-      return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %sgzip stream %s (zlib: %s) after %lld decompressed bytes; %s", path,
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: %sgzip stream %s (zlib: %s) after %lld decompressed bytes; %s", path,
                   have < (size_t)nbytes ? "data truncated: " : "", z.broken == 1 ? "breaks off" : "is corrupt", z.msg,
                   (long long)total, what);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the %s holds %zu", path, what,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: data truncated: %s, the %s holds %zu", path, what,
                 compressed ? "decompressed stream" : "file", have);
   }
   *out = buf;
@@ -526,7 +517,7 @@ static void set_geometry(vx_volume *v) {
 vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (out) *out = NULL;
-  if (!path || !out) return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_volume_read: path or out is NULL");
+  if (!path || !out) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "vx_volume_read: path or out is NULL");
 
   nifti_names names;
   vx_status st = resolve_names(path, &names, errbuf, errlen);
@@ -540,7 +531,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   if (!names.onefile && !is_file(names.img)) {
     struct stat sb;
     int missing = stat(names.img, &sb) != 0;
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open image file (for header %s): %s", names.img, names.hdr,
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open image file (for header %s): %s", names.img, names.hdr,
               missing ? strerror(errno) : "it is a directory");
     goto done;
   }
@@ -549,7 +540,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   nifti_set_debug_level(0);
   nifti_image *nim = nifti_image_read(names.hdr, 0);
   if (!nim) {
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: nifticlib cannot read it although its fields look valid",
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT, "%s: header: nifticlib cannot read it although its fields look valid",
               names.hdr);
     goto done;
   }
@@ -558,7 +549,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
   for (int i = 1; i <= h.dim[0] && agree; i++) agree = nim->dim[i] == h.dim[i];
   if (!agree) {
     char a[96], b[96];
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_FORMAT,
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_FORMAT,
               "%s: header: nifticlib reads dim %s datatype %d, the header bytes say dim %s datatype %d", names.hdr,
               dims_string(nim->dim, a, sizeof a), nim->datatype, dims_string(h.dim, b, sizeof b), h.datatype);
     nifti_image_free(nim);
@@ -596,7 +587,7 @@ vx_status vx_volume_read(const char *path, vx_volume **out, char *errbuf, size_t
     free(data);
     free(v);
     nifti_image_free(nim);
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld floats", path, (long long)h.nvox);
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate %lld floats", path, (long long)h.nvox);
     goto done;
   }
   v->dims[0] = (int)h.dim[1];

@@ -6,6 +6,7 @@
 #include <nifti2_io.h>
 #include <stdarg.h>
 
+#include "util.h"
 #include "voxcl.h"
 
 struct vx_volume {
@@ -18,9 +19,6 @@ struct vx_volume {
   float *data;        /* [C, Z, Y, X], x fastest */
 };
 
-/* Writes a message into errbuf (may be NULL) and returns st. */
-vx_status vx_nifti_fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* Case-insensitive suffix test (suffix in lower case). */
 int vx_nifti_ends_with(const char *s, const char *suffix);
 /* Bytes per voxel of a datatype voxcl reads, 0 for the others. */

@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "io/nifti_internal.h"
+#include "util.h"
 
 
 /* ---------------------------------------------------------------- writing */
@@ -32,7 +33,7 @@ static char *make_temp_name(const char *path, char *errbuf, size_t errlen, vx_st
   size_t len = dirlen + strlen(base) + 64;
   char *tmp = malloc(len);
   if (!tmp) {
-    *st = vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    *st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     return NULL;
   }
   for (int attempt = 0; attempt < 100; attempt++) {
@@ -44,12 +45,12 @@ static char *make_temp_name(const char *path, char *errbuf, size_t errlen, vx_st
       return tmp;
     }
     if (errno != EEXIST) {
-      *st = vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file %s: %s", path, tmp, strerror(errno));
+      *st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot create a temporary file %s: %s", path, tmp, strerror(errno));
       free(tmp);
       return NULL;
     }
   }
-  *st = vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot find a free temporary file name", path);
+  *st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot find a free temporary file name", path);
   free(tmp);
   return NULL;
 }
@@ -66,11 +67,11 @@ static vx_status write_file(const char *final_path, const char *tmp, int compres
   size_t hsize = v2 ? sizeof hdr.h2 : sizeof hdr.h1;
   nim->iname_offset = (int64_t)hsize + 4; /* 352 or 544: header, then an empty extender */
   int rc = v2 ? nifti_convert_nim2n2hdr(nim, &hdr.h2) : nifti_convert_nim2n1hdr(nim, &hdr.h1);
-  if (rc != 0) return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: nifticlib cannot make the header", final_path);
+  if (rc != 0) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: nifticlib cannot make the header", final_path);
   if (v2) memcpy(hdr.h2.magic, "n+2\0\r\n\032\n", 8); /* nifticlib 3.0.1 leaves the tail 0 */
   gzFile gz = gzopen(tmp, compress ? "wb6" : "wbT");
   if (!gz)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s for writing: %s", final_path, tmp,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot open %s for writing: %s", final_path, tmp,
                 errno ? strerror(errno) : "out of memory");
   gzbuffer(gz, 1u << 17);
   static const unsigned char extender[4] = {0, 0, 0, 0};
@@ -92,7 +93,7 @@ static vx_status write_file(const char *final_path, const char *tmp, int compres
     ok = 0;
     snprintf(msg, sizeof msg, "%s", closed == Z_ERRNO ? strerror(errno) : "zlib error on close");
   }
-  if (!ok) return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: writing %s failed: %s", final_path, tmp, msg);
+  if (!ok) return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: writing %s failed: %s", final_path, tmp, msg);
   return VX_OK;
 }
 
@@ -101,7 +102,7 @@ static vx_status flush_to_disk(const char *final_path, const char *tmp, char *er
   if (fd < 0 || fsync(fd) != 0) {
     int e = errno;
     if (fd >= 0) close(fd);
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot flush %s to disk: %s", final_path, tmp, strerror(e));
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot flush %s to disk: %s", final_path, tmp, strerror(e));
   }
   close(fd);
   return VX_OK;
@@ -112,16 +113,16 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
                               int as_labels, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (!path || !like || !data || channels < 1)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: path, like or data is NULL or channels < 1",
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: path, like or data is NULL or channels < 1",
                 path ? path : "(null)");
   if (!vx_nifti_ends_with(path, ".nii") && !vx_nifti_ends_with(path, ".nii.gz"))
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: file name: expected an extension .nii or .nii.gz", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: file name: expected an extension .nii or .nii.gz", path);
   struct stat sb;
   if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: it is a directory", path);
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot write: it is a directory", path);
   int64_t nx = like->dims[0], ny = like->dims[1], nz = like->dims[2];
   if (nx < 1 || ny < 1 || nz < 1 || (uint64_t)(nx * ny * nz) > SIZE_MAX / 8 / (uint64_t)channels)
-    return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: %lldx%lldx%lld voxels x %d channels is too large",
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "%s: write: %lldx%lldx%lld voxels x %d channels is too large",
                 path, (long long)nx, (long long)ny, (long long)nz, channels);
   int64_t nvox = nx * ny * nz * channels;
 
@@ -133,7 +134,7 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
     for (int64_t i = 0; i < nvox; i++) {
       double x = data[i];
       if (!(x > -0.5) || !(x < 4294967295.5)) /* also NaN */
-        return vx_nifti_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+        return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                     "%s: labels: value %g at voxel %lld is not an integer in 0..4294967295", path, x, (long long)i);
       if (x > maxv) maxv = x;
     }
@@ -141,7 +142,7 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
     dt = top < 256 ? DT_UINT8 : top < 65536 ? DT_UINT16 : DT_UINT32;
     size_t label_bytes = (size_t)nvox * (dt == DT_UINT8 ? 1u : dt == DT_UINT16 ? 2u : 4u);
     label_buf = malloc(label_bytes);
-    if (!label_buf) return vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
+    if (!label_buf) return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot allocate the label buffer", path);
     for (int64_t i = 0; i < nvox; i++) {
       uint32_t u = (uint32_t)floor((double)data[i] + 0.5);
       if (dt == DT_UINT8) ((uint8_t *)label_buf)[i] = (uint8_t)u;
@@ -155,7 +156,7 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
   char *tmp = NULL;
   nifti_image *nim = nifti_copy_nim_info(like->hdr);
   if (!nim) {
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot copy the header", path);
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "%s: cannot copy the header", path);
     goto done;
   }
   nifti_free_extensions(nim);
@@ -187,7 +188,7 @@ static vx_status write_volume(const char *path, const vx_volume *like, const flo
   st = write_file(path, tmp, vx_nifti_ends_with(path, ".gz"), nim, bytes, errbuf, errlen);
   if (st == VX_OK) st = flush_to_disk(path, tmp, errbuf, errlen);
   if (st == VX_OK && rename(tmp, path) != 0)
-    st = vx_nifti_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
   if (st == VX_OK) {
     /* make the rename itself durable; a failure here leaves a complete file either way */
     char *dir = strdup(path);

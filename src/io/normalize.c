@@ -8,18 +8,7 @@
 #include <string.h>
 
 #include "voxcl.h"
-
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+#include "util.h"
 
 /* ---------------------------------------------------------------- foreground statistics */
 
@@ -86,7 +75,7 @@ vx_status vx_intensity_stats_compute(vx_volume *const *images, vx_volume *const 
                                      size_t max_per_case, vx_intensity_stats *out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
   if (!images || !labels || n < 1 || !out)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "intensity statistics: no cases given");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "intensity statistics: no cases given");
   memset(out, 0, sizeof *out);
   samples s = {0};
   vx_status st = VX_OK;
@@ -96,13 +85,13 @@ vx_status vx_intensity_stats_compute(vx_volume *const *images, vx_volume *const 
     vx_volume_dims(labels[i], dl);
     float *img = vx_volume_channel(images[i], channel), *lab = vx_volume_data(labels[i]);
     if (!img || !lab || di[0] != dl[0] || di[1] != dl[1] || di[2] != dl[2])
-      st = fail(errbuf, errlen, VX_ERR_SHAPE, "intensity statistics: case %d: %s", i,
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "intensity statistics: case %d: %s", i,
                 !img || !lab ? "no such channel" : "image and label shapes differ");
     else if (!collect(&s, img, lab, (size_t)di[0] * di[1] * di[2], max_per_case))
-      st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "intensity statistics: out of memory at %zu samples", s.n);
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "intensity statistics: out of memory at %zu samples", s.n);
   }
   if (st == VX_OK && s.n == 0)
-    st = fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "intensity statistics: no foreground voxel in %d case%s", n,
+    st = vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "intensity statistics: no foreground voxel in %d case%s", n,
               n == 1 ? "" : "s");
   if (st == VX_OK) finish(&s, out);
   free(s.v);
@@ -114,9 +103,9 @@ vx_status vx_dataset_intensity_stats(const vx_dataset *ds, const int *cases, int
   if (errbuf && errlen) errbuf[0] = 0;
   int nc = vx_dataset_channel_count(ds);
   if (!ds || !cases || n < 1 || !stats || nc < 1)
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "dataset intensity statistics: no dataset or no cases");
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "dataset intensity statistics: no dataset or no cases");
   samples *s = calloc((size_t)nc, sizeof *s);
-  if (!s) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "dataset intensity statistics: out of memory");
+  if (!s) return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "dataset intensity statistics: out of memory");
   vx_status st = VX_OK;
   for (int i = 0; i < n && st == VX_OK; i++) {
     vx_volume *img = NULL, *lab = NULL;
@@ -125,13 +114,13 @@ vx_status vx_dataset_intensity_stats(const vx_dataset *ds, const int *cases, int
     vx_volume_dims(img, d);
     for (int c = 0; c < nc && st == VX_OK; c++)
       if (!collect(&s[c], vx_volume_channel(img, c), vx_volume_data(lab), (size_t)d[0] * d[1] * d[2], max_per_case))
-        st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "dataset intensity statistics: out of memory");
+        st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "dataset intensity statistics: out of memory");
     vx_volume_destroy(img);
     vx_volume_destroy(lab);
   }
   for (int c = 0; c < nc && st == VX_OK; c++) {
     if (s[c].n == 0)
-      st = fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "dataset intensity statistics: no foreground voxel in %d case%s",
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "dataset intensity statistics: no foreground voxel in %d case%s",
                 n, n == 1 ? "" : "s");
     else finish(&s[c], &stats[c]);
   }

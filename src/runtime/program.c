@@ -16,6 +16,7 @@
 
 #include "runtime/kernels_embedded.h"
 #include "runtime/runtime.h"
+#include "util.h"
 
 #define VX_CACHE_FORMAT 1u
 #define VX_MAX_KERNELS 16
@@ -100,19 +101,6 @@ const char *const *vx_kernel_file_names(void) {
 }
 
 /* ---------------------------------------------------------------- disk cache */
-static int mkdir_p(const char *dir) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", dir);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-      *p = '/';
-    }
-  }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-  return 0;
-}
 
 /* key = everything that changes the binary; the file name is a hash of the key. */
 static char *make_key(const vx_context *ctx, const char *file, const char *src, size_t srclen,
@@ -180,7 +168,7 @@ static void disk_store(vx_context *ctx, const char *key, cl_program prog) {
   if (!bin) return;
   unsigned char *bins[1] = {bin};
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) { free(bin); return; }
-  if (mkdir_p(ctx->cache_dir) != 0) {
+  if (vx_mkdir_p(ctx->cache_dir) != 0) {
     vx_log(ctx, "voxcl: cannot create cache directory %s: %s\n", ctx->cache_dir, strerror(errno));
     free(bin);
     return;

@@ -16,6 +16,7 @@
 
 #include "nn/nn.h"
 #include "voxcl.h"
+#include "util.h"
 
 /* Foreground voxels remembered per class and case (nnU-Net keeps 10000 too): enough to cover
  * a structure, small enough for thousands of cases. */
@@ -55,18 +56,6 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static vx_status fail(char *errbuf, size_t errlen, vx_status st, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 void vx_sampler_config_init(vx_sampler_config *c) {
   if (!c) return;
   memset(c, 0, sizeof *c);
@@ -95,7 +84,7 @@ static vx_status index_case(scase *c, int ci, char *errbuf, size_t errlen) {
   for (size_t i = 0; i < n; i++) {
     float v = c->label[i];
     if (!(v >= 0) || v > MAX_CLASS || v != floorf(v))
-      return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: case %d: label value %g at voxel %zu is not a class index",
+      return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: case %d: label value %g at voxel %zu is not a class index",
                   ci, v, i);
     if ((int)v > maxv) maxv = (int)v;
   }
@@ -133,7 +122,7 @@ static vx_status index_case(scase *c, int ci, char *errbuf, size_t errlen) {
   free(count);
   free(seen);
   free(slot);
-  if (st != VX_OK) return fail(errbuf, errlen, st, "sampler: case %d: out of memory indexing the foreground", ci);
+  if (st != VX_OK) return vx_errbuf_fail(errbuf, errlen, st, "sampler: case %d: out of memory indexing the foreground", ci);
   return VX_OK;
 }
 
@@ -338,19 +327,19 @@ void vx_sampler_get_stats(vx_sampler *s, vx_sampler_stats *st) {
 vx_status vx_sampler_create(vx_volume *const *images, vx_volume *const *labels, int n, const vx_sampler_config *cfg,
                             vx_sampler **out, char *errbuf, size_t errlen) {
   if (errbuf && errlen) errbuf[0] = 0;
-  if (!out) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: out is NULL");
+  if (!out) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: out is NULL");
   *out = NULL;
   vx_sampler_config def;
   vx_sampler_config_init(&def);
   if (!cfg) cfg = &def;
-  if (!images || !labels || n < 1) return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: no cases");
+  if (!images || !labels || n < 1) return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT, "sampler: no cases");
   if (cfg->batch < 1 || cfg->patch[0] < 1 || cfg->patch[1] < 1 || cfg->patch[2] < 1 ||
       !(cfg->foreground_fraction >= 0 && cfg->foreground_fraction <= 1))
-    return fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
+    return vx_errbuf_fail(errbuf, errlen, VX_ERR_INVALID_ARGUMENT,
                 "sampler: batch %d, patch %dx%dx%d, foreground fraction %g (need >= 1, >= 1, 0..1)", cfg->batch,
                 cfg->patch[0], cfg->patch[1], cfg->patch[2], cfg->foreground_fraction);
   vx_sampler *s = calloc(1, sizeof *s);
-  if (!s) return fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
+  if (!s) return vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
   s->cfg = *cfg;
   s->n = n;
   s->rng = cfg->seed;
@@ -359,14 +348,14 @@ vx_status vx_sampler_create(vx_volume *const *images, vx_volume *const *labels, 
   pthread_cond_init(&s->cv, NULL);
   vx_status st = VX_OK;
   s->cases = calloc((size_t)n, sizeof *s->cases);
-  if (!s->cases) st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
+  if (!s->cases) st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
   for (int i = 0; i < n && st == VX_OK; i++) {
     int di[4], dl[4];
     vx_volume_dims(images[i], di);
     vx_volume_dims(labels[i], dl);
     if (!images[i] || !labels[i] || di[0] != dl[0] || di[1] != dl[1] || di[2] != dl[2] || dl[3] != 1 ||
         (i && di[3] != s->channels)) {
-      st = fail(errbuf, errlen, VX_ERR_SHAPE, "sampler: case %d: image %dx%dx%dx%d, label %dx%dx%dx%d (x, y, z, channels; "
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_SHAPE, "sampler: case %d: image %dx%dx%dx%d, label %dx%dx%dx%d (x, y, z, channels; "
                 "the label needs the image's shape and one channel, every image %d channels)", i, di[0], di[1], di[2],
                 di[3], dl[0], dl[1], dl[2], dl[3], i ? s->channels : di[3]);
       break;
@@ -388,15 +377,15 @@ vx_status vx_sampler_create(vx_volume *const *images, vx_volume *const *labels, 
       s->case_idx[b] = calloc((size_t)cfg->batch, sizeof(int));
       s->fg[b] = calloc((size_t)cfg->batch, sizeof(int));
       if (!s->img[b] || !s->lab[b] || !s->case_idx[b] || !s->fg[b])
-        st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: cannot allocate two batches of %d x %d x %dx%dx%d",
+        st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: cannot allocate two batches of %d x %d x %dx%dx%d",
                   cfg->batch, s->channels, cfg->patch[0], cfg->patch[1], cfg->patch[2]);
     }
     s->scratch = malloc((size_t)cfg->patch[1] * cfg->patch[2] * sizeof(float));
-    if (st == VX_OK && !s->scratch) st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
+    if (st == VX_OK && !s->scratch) st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: out of memory");
   }
   if (st == VX_OK && cfg->threaded) {
     if (pthread_create(&s->thread, NULL, producer, s) != 0)
-      st = fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: cannot start the background thread");
+      st = vx_errbuf_fail(errbuf, errlen, VX_ERR_OUT_OF_MEMORY, "sampler: cannot start the background thread");
     else s->thread_started = 1;
   }
   if (st != VX_OK) {
