@@ -104,6 +104,8 @@ typedef struct {
   uint64_t device_bytes_in_use, device_bytes_peak;
 } vx_context_stats;
 VX_API void vx_context_get_stats(const vx_context *ctx, vx_context_stats *stats);
+/* Starts a new peak measurement: device_bytes_peak = device_bytes_in_use. */
+VX_API void vx_context_reset_peak(vx_context *ctx);
 /* With VOXCL_PROFILE=1 in the environment every launch is timed (serialising the queue); this
  * writes a table of time per kernel, largest first, into buf and returns its length. */
 VX_API size_t vx_context_profile_report(const vx_context *ctx, char *buf, size_t len);
@@ -396,6 +398,7 @@ VX_API vx_status vx_clip_grad_norm(vx_context *ctx, vx_tensor *grad, float max_n
 VX_API vx_status vx_clip_grad_value(vx_context *ctx, vx_tensor *grad, float clip);
 
 /* ---------------------------------------------------------------- networks */
+typedef struct vx_model vx_model; /* any network: see "models" below */
 typedef struct vx_unet3d vx_unet3d;
 typedef struct {
   int in_channels;   /* 1 */
@@ -434,8 +437,71 @@ VX_API vx_status vx_unet3d_load_weights(vx_unet3d *net, const char *path, char *
 VX_API vx_status vx_unet3d_read_config(const char *path, vx_unet3d_config *cfg, char *errbuf, size_t errlen);
 /* The input shape the network was planned for. */
 VX_API const int *vx_unet3d_input_shape(const vx_unet3d *net);
+/* The generic model handle of the U-Net (owned by it). */
+VX_API vx_model *vx_unet3d_model(vx_unet3d *net);
 /* Copies the parameters of src into dst (same configuration, any input shape). */
 VX_API vx_status vx_unet3d_copy_parameters(vx_unet3d *dst, const vx_unet3d *src);
+
+/* ---------------------------------------------------------------- models (any network)
+ * One handle for every network voxcl builds: the trainer, the predictor, checkpoints and the
+ * CLI work on it. Names: "unet3d" (nnU-Net style), "dualnorm-unet" (two-pass DualNorm
+ * training), "invres-partial" and "invres-full" (additive-coupling residual U-Nets, with the
+ * optional VAE branch), "uxnet" (3D UX-Net). */
+typedef struct {
+  char name[32];         /* "unet3d" */
+  int in_channels;       /* 1 */
+  int classes;           /* output channels incl. background (3) */
+  int levels;            /* resolution levels (4; uxnet: fixed at 5) */
+  int base_channels;     /* features at full resolution, doubling per level (16; uxnet: 48) */
+  int max_channels;      /* cap (320) */
+  float slope;           /* LeakyReLU slope (0.01) */
+  uint64_t seed;         /* weight initialisation seed */
+  int depth;             /* invres-*: coupling blocks per level (2) */
+  int vae;               /* invres-*: the VAE regularisation branch in training (0) */
+  float vae_weight;      /* weight of its reconstruction and KL losses (0.1) */
+  int dualnorm_masked;   /* dualnorm-unet: 0 SPADE modulation as the reference, 1 masked-region norm */
+  int dualnorm_levels;   /* dualnorm-unet: encoder levels whose blocks use DualNorm (4) */
+  int acnorm;            /* batch norms are AC-Norm layers (fine-tuning; dualnorm-unet) */
+} vx_model_config;
+/* Defaults for the named network; VX_ERR_INVALID_ARGUMENT for an unknown name. */
+VX_API vx_status vx_model_config_init(vx_model_config *c, const char *name);
+/* The names vx_model_create knows, NULL-terminated. */
+VX_API const char *const *vx_model_names(void);
+/* Builds the network and plans its memory for input [batch, in_channels, D, H, W]; wrong sizes
+ * are refused with a message naming the network, the size and what it must be. */
+VX_API vx_status vx_model_create(vx_context *ctx, const vx_model_config *cfg, const int in_shape[5],
+                                 vx_model **out);
+/* Declares the network for in_shape without allocating device memory: parameter count,
+ * device bytes and layers are known, forward and training are refused. */
+VX_API vx_status vx_model_plan(vx_context *ctx, const vx_model_config *cfg, const int in_shape[5],
+                               vx_model **out);
+VX_API void vx_model_destroy(vx_model *m);
+/* Inference forward (batch norms use their running statistics); logits in vx_model_output. */
+VX_API vx_status vx_model_forward(vx_model *m, const vx_tensor *x);
+VX_API vx_tensor *vx_model_output(vx_model *m);
+/* Training forward, the loss (Dice + CE as p says, plus the network's own terms: DualNorm's
+ * second pass, the VAE's reconstruction and KL) and backward: the gradient buffer holds
+ * dloss/dparameters afterwards. *loss gets the total; a non-finite one is VX_ERR_NOT_FINITE
+ * and leaves the gradients unspecified (parameters are untouched). */
+VX_API vx_status vx_model_train_step(vx_model *m, const vx_tensor *x, const vx_tensor *labels,
+                                     const vx_loss_params *p, float *loss);
+VX_API vx_tensor *vx_model_parameters(vx_model *m);
+VX_API vx_tensor *vx_model_gradients(vx_model *m);
+VX_API size_t vx_model_parameter_count(const vx_model *m);
+/* Device bytes planned for the network: parameters, gradients, saved state, activations. */
+VX_API size_t vx_model_device_bytes(const vx_model *m);
+VX_API const vx_model_config *vx_model_get_config(const vx_model *m);
+VX_API const int *vx_model_input_shape(const vx_model *m);
+/* The layers the network noted when built (owned by m). */
+typedef struct vx_layer_info vx_layer_info;
+VX_API const vx_layer_info *vx_model_layers(const vx_model *m, int *count);
+/* Copies parameters and saved state (running statistics) of src into dst (same configuration). */
+VX_API vx_status vx_model_copy_parameters(vx_model *dst, const vx_model *src);
+/* Checkpoints as for the U-Net: safetensors with PyTorch-style names, the configuration in the
+ * metadata; a file of another architecture is refused naming the first tensor that differs. */
+VX_API vx_status vx_model_save(vx_model *m, const char *path, char *errbuf, size_t errlen);
+VX_API vx_status vx_model_load_weights(vx_model *m, const char *path, char *errbuf, size_t errlen);
+VX_API vx_status vx_model_read_config(const char *path, vx_model_config *cfg, char *errbuf, size_t errlen);
 
 /* ---------------------------------------------------------------- training */
 typedef enum { VX_OPT_ADAM = 0, VX_OPT_ADAMW = 1, VX_OPT_SGD = 2 } vx_optimizer_kind;
@@ -446,14 +512,16 @@ typedef struct {
   float weight_decay;          /* 0 */
   float momentum;              /* SGD: 0.99 */
   int nesterov;                /* SGD: 1 */
+  float clip_grad_value;       /* > 0: gradients clamped to +-value before the update (0) */
+  float clip_grad_norm;        /* > 0: gradients scaled to at most this L2 norm (0) */
   vx_loss_params loss;         /* Dice + CE */
 } vx_trainer_config;
 VX_API void vx_trainer_config_init(vx_trainer_config *c);
 
 typedef struct vx_trainer vx_trainer;
-/* A trainer for a U-Net: owns the loss gradient and the optimiser state (one flat buffer per
- * moment), not the network. */
-VX_API vx_status vx_trainer_create(vx_unet3d *net, const vx_trainer_config *cfg, vx_trainer **out);
+/* A trainer for any network: owns the optimiser state (one flat buffer per moment), not the
+ * network. A U-Net from vx_unet3d_create gives its handle with vx_unet3d_model. */
+VX_API vx_status vx_trainer_create(vx_model *net, const vx_trainer_config *cfg, vx_trainer **out);
 VX_API void vx_trainer_destroy(vx_trainer *tr);
 /* One step: forward, loss, backward, optimiser update with learning rate lr. *loss receives
  * the loss before the update. A non-finite loss returns VX_ERR_NOT_FINITE before any update. */
@@ -819,7 +887,11 @@ VX_API vx_status vx_evaluation_write(const vx_evaluation *e, const char *prefix,
  * training_curves.png, each written aside and renamed after every epoch. */
 typedef struct {
   const char *dataset, *out;
-  const char *model;        /* "unet3d" */
+  const char *model;        /* "unet3d" or another of vx_model_names() */
+  int depth;                /* invres-*: coupling blocks per level (0: the model's default, 2) */
+  int vae;                  /* invres-*: train with the VAE branch */
+  int acnorm;               /* dualnorm-unet: batch norms become AC-Norm (fine-tuning from 'pretrained') */
+  const char *pretrained;   /* weights to start from (fine-tuning); ignored with resume */
   int patch[3];             /* D, H, W; 0: planned from the dataset and the device's memory */
   int batch;                /* 2 */
   int epochs;               /* 50 */
@@ -832,8 +904,8 @@ typedef struct {
   int resume;               /* continue from checkpoint_latest.safetensors */
   int skip_nonfinite;       /* 0: a non-finite loss stops the run (the last checkpoint is kept) */
   int levels;               /* 0: from the patch */
-  int base_channels;        /* 32 */
-  int max_channels;         /* 320 */
+  int base_channels;        /* 32 (0: the model's default) */
+  int max_channels;         /* 320 (0: the model's default) */
   float overlap;            /* sliding-window overlap of validation (0.5) */
   int threaded_sampler;     /* 1: patches prepared on a host thread while the device trains */
   int stop_after;           /* > 0: stop after this many epochs in this call (continue with resume) */
@@ -855,13 +927,13 @@ VX_API vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const 
                               char *errbuf, size_t errlen);
 
 /* ---------------------------------------------------------------- architecture descriptions */
-typedef struct {
+struct vx_layer_info {
   char name[64];     /* "encoder.0.0.conv", PyTorch-style paths */
   char type[32];     /* "conv3d", "instance_norm+lrelu", ... */
   char detail[96];   /* "32->64 k3 s2 p1" */
   int out_shape[4];  /* C, D, H, W for batch 1 */
   size_t params;
-} vx_layer_info;
+};
 /* Every layer of 'model' ("unet3d": nnU-Net's 3d_fullres layout, 32 base channels doubling to
  * 320, 4 levels; "uxnet": 3D UX-Net) for the given channels, classes and patch, computed without
  * allocating device memory. *layers is malloc'ed (vx_free). */
@@ -955,6 +1027,15 @@ VX_API vx_status vx_orthogonal_mix_backward(vx_context *ctx, const vx_tensor *x,
 VX_API vx_status vx_orthogonal_mix_inverse_backward(vx_context *ctx, const vx_tensor *y, const vx_tensor *w,
                                                     const vx_tensor *dx, vx_tensor *dy, vx_tensor *dw,
                                                     int accumulate);
+
+/* ---------------------------------------------------------------- coupling and invertible networks */
+/* @@invres-api@@ */
+
+/* ---------------------------------------------------------------- DualNorm and AC-Norm */
+/* @@dualnorm-api@@ */
+
+/* ---------------------------------------------------------------- 3D UX-Net */
+/* @@uxnet-api@@ */
 
 #ifdef __cplusplus
 }

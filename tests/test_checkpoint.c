@@ -27,7 +27,7 @@ static vx_status make(vx_context *ctx, int base, uint64_t seed, setup *s) {
   cfg.seed = seed;
   int shape[5] = {1, 1, S, S, S};
   vx_status st = vx_unet3d_create(ctx, &cfg, shape, &s->net);
-  if (st == VX_OK) st = vx_trainer_create(s->net, NULL, &s->tr);
+  if (st == VX_OK) st = vx_trainer_create(vx_unet3d_model(s->net), NULL, &s->tr);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &s->x);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &s->y);
   return st;

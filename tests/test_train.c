@@ -25,7 +25,7 @@ static vx_status train(vx_context *ctx, const float *img, const float *lab, floa
   vx_trainer *tr = NULL;
   vx_tensor *x = NULL, *y = NULL;
   vx_status st = vx_unet3d_create(ctx, &cfg, shape, &net);
-  if (st == VX_OK) st = vx_trainer_create(net, NULL, &tr);
+  if (st == VX_OK) st = vx_trainer_create(vx_unet3d_model(net), NULL, &tr);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
   for (int i = 0; i < STEPS && st == VX_OK; i++) {
@@ -88,7 +88,7 @@ int main(void) {
   vx_trainer *tr = NULL;
   vx_tensor *x = NULL, *y = NULL;
   st = vx_unet3d_create(ctx, &cfg, shape, &net);
-  if (st == VX_OK) st = vx_trainer_create(net, NULL, &tr);
+  if (st == VX_OK) st = vx_trainer_create(vx_unet3d_model(net), NULL, &tr);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
   CHECK(st == VX_OK, "small network: %s", vx_context_last_error(ctx));

@@ -147,7 +147,8 @@ int vx_cli_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "models")) return bench_models(argc, argv);
   if (argc < 2 || strcmp(argv[1], "ops")) {
     fprintf(stderr, "usage: voxcl bench ops [--only SUBSTRING] [--json FILE] [--device D]\n"
-                    "       voxcl bench models [--sizes 64,96] [--base C] [--levels L] [--steps N] [--json FILE] [--device D]\n");
+                    "       voxcl bench models [--models a,b] [--sizes 64,96] [--base C] [--levels L] [--depth N] [--vae]\n"
+                    "                          [--steps N] [--json FILE] [--device D]\n");
     return 2;
   }
   for (int i = 2; i < argc; i++) {
@@ -268,19 +269,101 @@ int vx_cli_bench(int argc, char **argv) {
   return 0;
 }
 
-/* voxcl bench models: a training step (forward, Dice + CE, backward, Adam) and an inference of
- * the 3D U-Net at each patch size, with the device memory the network holds and the context's
- * peak. The figures to put next to bench/peers/pytorch_unet.py. */
+/* voxcl bench models: for each network and patch size a training step (forward, the network's
+ * loss, backward, Adam) and an inference, with the device memory the network planned and the
+ * context's peak during the step (workspaces included). The figures to put next to
+ * bench/peers/pytorch_unet.py. */
+static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, int levels, int depth, int vae,
+                           int steps, json_t *rows) {
+  int shape[5] = {1, 1, S, S, S};
+  vx_model_config cfg;
+  vx_status st = vx_model_config_init(&cfg, model);
+  if (st != VX_OK) {
+    printf("  %-20s unknown model (see voxcl model list)\n", model);
+    return st;
+  }
+  if (strcmp(model, "uxnet")) {
+    cfg.base_channels = base;
+    cfg.levels = levels;
+  }
+  if (depth > 0) cfg.depth = depth;
+  cfg.vae = vae;
+  vx_model *net = NULL;
+  vx_trainer *tr = NULL;
+  vx_tensor *x = NULL, *y = NULL;
+  vx_context_reset_peak(ctx);
+  vx_context_stats s0;
+  vx_context_get_stats(ctx, &s0);
+  st = vx_model_create(ctx, &cfg, shape, &net);
+  if (st == VX_OK) st = vx_trainer_create(net, NULL, &tr);
+  if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
+  if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
+  size_t n = (size_t)S * S * S;
+  float *h = malloc(n * sizeof(float)), *l = malloc(n * sizeof(float));
+  if (st == VX_OK && h && l) {
+    vx_synth_case(7, S, S, S, h, l);
+    st = vx_tensor_upload(x, h);
+    if (st == VX_OK) st = vx_tensor_upload(y, l);
+  }
+  free(h);
+  free(l);
+  double t_step = 0, t_inf = 0;
+  float loss = 0;
+  for (int i = -1; i < steps && st == VX_OK; i++) { /* i = -1: warm-up (kernel builds) */
+    double t0 = now();
+    st = vx_trainer_step(tr, x, y, 1e-4f, &loss);
+    if (st == VX_OK) st = vx_context_finish(ctx);
+    if (i >= 0) t_step += (now() - t0) / steps;
+  }
+  vx_context_stats s1;
+  vx_context_get_stats(ctx, &s1);
+  for (int i = -1; i < steps && st == VX_OK; i++) {
+    double t0 = now();
+    st = vx_model_forward(net, x);
+    if (st == VX_OK) st = vx_context_finish(ctx);
+    if (i >= 0) t_inf += (now() - t0) / steps;
+  }
+  char label[64];
+  snprintf(label, sizeof label, "%s%s", model, vae ? "+vae" : "");
+  if (st == VX_OK) {
+    double mib_net = vx_model_device_bytes(net) / 1048576.0;
+    double mib_peak = (double)(s1.device_bytes_peak - s0.device_bytes_in_use) / 1048576.0;
+    printf("  %-20s %3d^3: training step %8.1f ms, inference %8.1f ms; planned %7.1f MiB, step peak %7.1f MiB, "
+           "%zu parameters, loss %.3f\n", label, S, 1e3 * t_step, 1e3 * t_inf, mib_net, mib_peak,
+           vx_model_parameter_count(net), loss);
+    json_t *j = json_object();
+    json_object_set_new(j, "model", json_string(label));
+    json_object_set_new(j, "size", json_integer(S));
+    json_object_set_new(j, "parameters", json_integer((json_int_t)vx_model_parameter_count(net)));
+    json_object_set_new(j, "train_step_ms", json_real(1e3 * t_step));
+    json_object_set_new(j, "inference_ms", json_real(1e3 * t_inf));
+    json_object_set_new(j, "network_mib", json_real(mib_net));
+    json_object_set_new(j, "train_step_peak_mib", json_real(mib_peak));
+    json_array_append_new(rows, j);
+  } else {
+    printf("  %-20s %3d^3: failed: %s\n", label, S, vx_context_last_error(ctx));
+  }
+  fflush(stdout);
+  vx_tensor_destroy(x);
+  vx_tensor_destroy(y);
+  vx_trainer_destroy(tr);
+  vx_model_destroy(net);
+  return st;
+}
+
 static int bench_models(int argc, char **argv) {
-  const char *json_path = NULL, *device = NULL;
-  int sizes[8] = {64, 96}, nsizes = 2, base = 16, levels = 4, steps = 5;
+  const char *json_path = NULL, *device = NULL, *models = NULL;
+  int sizes[8] = {64, 96}, nsizes = 2, base = 16, levels = 4, steps = 3, depth = 0, vae = 0;
   for (int i = 2; i < argc; i++) {
     const char *v;
     if ((v = vx_cli_opt(argc, argv, &i, "--json"))) json_path = v;
     else if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
+    else if ((v = vx_cli_opt(argc, argv, &i, "--models"))) models = v;
     else if ((v = vx_cli_opt(argc, argv, &i, "--base"))) base = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--levels"))) levels = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--depth"))) depth = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--steps"))) steps = atoi(v);
+    else if (!strcmp(argv[i], "--vae")) vae = 1;
     else if ((v = vx_cli_opt(argc, argv, &i, "--sizes"))) {
       nsizes = 0;
       for (char *p = (char *)v; *p && nsizes < 8; p++) {
@@ -296,72 +379,19 @@ static int bench_models(int argc, char **argv) {
   vx_status st = vx_context_create(&o, &ctx, err, sizeof err);
   if (st != VX_OK) return vx_cli_error(st, err);
   const vx_device_info *d = vx_context_device(ctx);
-  printf("device %d:%d %s; 3D U-Net %d levels, base %d, 1 -> 3 classes, batch 1, Adam, Dice + CE\n", d->platform,
-         d->device, d->name, levels, base);
+  printf("device %d:%d %s; 1 -> 3 classes, batch 1, Adam, Dice + CE (+ the network's own losses); U-Net-like\n"
+         "networks %d levels, base %d; UX-Net as published (48 base)\n", d->platform, d->device, d->name, levels, base);
   json_t *rows = json_array();
-  for (int k = 0; k < nsizes && st == VX_OK; k++) {
-    int S = sizes[k], shape[5] = {1, 1, S, S, S};
-    vx_unet3d_config cfg;
-    vx_unet3d_config_init(&cfg);
-    cfg.base_channels = base;
-    cfg.levels = levels;
-    vx_unet3d *net = NULL;
-    vx_trainer *tr = NULL;
-    vx_tensor *x = NULL, *y = NULL;
-    vx_context_stats s0;
-    vx_context_get_stats(ctx, &s0);
-    st = vx_unet3d_create(ctx, &cfg, shape, &net);
-    if (st == VX_OK) st = vx_trainer_create(net, NULL, &tr);
-    if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
-    if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
-    size_t n = (size_t)S * S * S;
-    float *h = malloc(n * sizeof(float)), *l = malloc(n * sizeof(float));
-    if (st == VX_OK && h && l) {
-      vx_synth_case(7, S, S, S, h, l);
-      st = vx_tensor_upload(x, h);
-      if (st == VX_OK) st = vx_tensor_upload(y, l);
+  char list[512];
+  snprintf(list, sizeof list, "%s", models ? models : "unet3d,dualnorm-unet,invres-partial,invres-full,uxnet");
+  int failures = 0;
+  for (int k = 0; k < nsizes; k++)
+    for (char *save = NULL, *m = strtok_r(list, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+      if (bench_one(ctx, m, sizes[k], base, levels, depth, vae, steps, rows) != VX_OK) failures++;
     }
-    free(h);
-    free(l);
-    double t_step = 0, t_inf = 0;
-    float loss;
-    for (int i = -1; i < steps && st == VX_OK; i++) { /* i = -1: warm-up (kernel builds) */
-      double t0 = now();
-      st = vx_trainer_step(tr, x, y, 1e-4f, &loss);
-      if (st == VX_OK) st = vx_context_finish(ctx);
-      if (i >= 0) t_step += (now() - t0) / steps;
-    }
-    for (int i = -1; i < steps && st == VX_OK; i++) {
-      double t0 = now();
-      st = vx_unet3d_forward(net, x);
-      if (st == VX_OK) st = vx_context_finish(ctx);
-      if (i >= 0) t_inf += (now() - t0) / steps;
-    }
-    vx_context_stats s1;
-    vx_context_get_stats(ctx, &s1);
-    if (st == VX_OK) {
-      double mib_net = vx_unet3d_device_bytes(net) / 1048576.0, mib_peak = s1.device_bytes_peak / 1048576.0;
-      printf("  %3d^3: training step %8.1f ms, inference %8.1f ms; network %7.1f MiB, context peak %7.1f MiB, "
-             "%zu parameters\n", S, 1e3 * t_step, 1e3 * t_inf, mib_net, mib_peak, vx_unet3d_parameter_count(net));
-      json_t *j = json_object();
-      json_object_set_new(j, "model", json_string("unet3d"));
-      json_object_set_new(j, "size", json_integer(S));
-      json_object_set_new(j, "train_step_ms", json_real(1e3 * t_step));
-      json_object_set_new(j, "inference_ms", json_real(1e3 * t_inf));
-      json_object_set_new(j, "network_mib", json_real(mib_net));
-      json_object_set_new(j, "context_peak_mib", json_real(mib_peak));
-      json_array_append_new(rows, j);
-    } else {
-      printf("  %3d^3: failed: %s\n", S, vx_context_last_error(ctx));
-    }
-    vx_tensor_destroy(x);
-    vx_tensor_destroy(y);
-    vx_trainer_destroy(tr);
-    vx_unet3d_destroy(net);
-  }
   if (json_path && json_dump_file(rows, json_path, JSON_INDENT(2)) != 0)
     fprintf(stderr, "voxcl bench: cannot write %s\n", json_path);
   json_decref(rows);
   vx_context_destroy(ctx);
-  return st == VX_OK ? 0 : 1;
+  return failures ? 1 : 0;
 }

@@ -141,7 +141,7 @@ int vx_cli_demo(int argc, char **argv) {
   vx_trainer_config tcfg;
   vx_trainer_config_init(&tcfg);
   st = vx_unet3d_create(ctx, &ncfg, in_shape, &net);
-  if (st == VX_OK) st = vx_trainer_create(net, &tcfg, &tr);
+  if (st == VX_OK) st = vx_trainer_create(vx_unet3d_model(net), &tcfg, &tr);
   if (st == VX_OK) st = vx_tensor_create(ctx, in_shape, &x);
   if (st == VX_OK) st = vx_tensor_create(ctx, lab_shape, &y);
   if (st != VX_OK) goto fail;

@@ -8,12 +8,17 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: voxcl train --dataset DIR --out DIR [--model unet3d] [--patch D,H,W] [--batch N]\n"
+          "usage: voxcl train --dataset DIR --out DIR [--model NAME] [--patch D,H,W] [--batch N]\n"
           "                   [--epochs N] [--iters-per-epoch N] [--optimizer sgd|adamw|adam] [--lr X]\n"
           "                   [--weight-decay X] [--fold K] [--folds N] [--seed S] [--base C] [--levels L]\n"
+          "                   [--depth N] [--vae] [--pretrained FILE [--acnorm]]\n"
           "                   [--spacing X,Y,Z] [--resume] [--stop-after EPOCHS] [--skip-nonfinite] [--device D]\n"
+          "models: unet3d (default), dualnorm-unet, invres-partial, invres-full (--depth coupling blocks per\n"
+          "level, --vae adds the VAE branch), uxnet; --pretrained starts from a model.safetensors (--acnorm:\n"
+          "its batch norms become AC-Norm layers for fine-tuning)\n"
           "defaults (nnU-Net): SGD Nesterov 0.99, lr 1e-2 poly 0.9, weight decay 3e-5, Dice + CE, batch 2,\n"
-          "50 epochs x 250 iterations, fold 0 of 5; patch planned from the dataset and the device memory\n");
+          "50 epochs x 250 iterations, fold 0 of 5, 32 base channels (UX-Net 48); patch planned from the\n"
+          "dataset and the device memory\n");
 }
 
 static void on_plan(void *u, const char *s) {
@@ -71,6 +76,10 @@ int vx_cli_train(int argc, char **argv) {
     else if ((v = vx_cli_opt(argc, argv, &i, "--seed"))) o.seed = strtoull(v, NULL, 10);
     else if ((v = vx_cli_opt(argc, argv, &i, "--base"))) o.base_channels = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--levels"))) o.levels = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--depth"))) o.depth = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--pretrained"))) o.pretrained = v;
+    else if (!strcmp(argv[i], "--vae")) o.vae = 1;
+    else if (!strcmp(argv[i], "--acnorm")) o.acnorm = 1;
     else if ((v = vx_cli_opt(argc, argv, &i, "--device"))) device = v;
     else if ((v = vx_cli_opt(argc, argv, &i, "--stop-after"))) o.stop_after = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--spacing"))) {

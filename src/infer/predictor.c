@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "infer/predictor.h"
-#include "nn/nn.h"
+#include "nn/model.h"
 
 struct vx_predictor {
   vx_context *ctx;
-  vx_unet3d *net;
+  vx_model *net;
   vx_tensor *x;
   int C, K, patch[3];
   size_t pv;
@@ -26,13 +26,13 @@ struct vx_predictor {
 void vx_predictor_destroy(vx_predictor *p) {
   if (!p) return;
   vx_tensor_destroy(p->x);
-  vx_unet3d_destroy(p->net);
+  vx_model_destroy(p->net);
   free(p->is_ct);
   free(p->stats);
   free(p);
 }
 
-static vx_status make(vx_context *ctx, const vx_unet3d_config *cfg, const int patch[3], vx_predictor **out) {
+static vx_status make(vx_context *ctx, const vx_model_config *cfg, const int patch[3], vx_predictor **out) {
   *out = NULL;
   vx_predictor *p = calloc(1, sizeof *p);
   if (!p) return VX_ERR_OUT_OF_MEMORY;
@@ -46,21 +46,21 @@ static vx_status make(vx_context *ctx, const vx_unet3d_config *cfg, const int pa
   p->stats = calloc((size_t)p->C, sizeof(vx_intensity_stats));
   int shape[5] = {1, p->C, patch[0], patch[1], patch[2]};
   vx_status st = p->is_ct && p->stats ? VX_OK : VX_ERR_OUT_OF_MEMORY;
-  if (st == VX_OK) st = vx_unet3d_create(ctx, cfg, shape, &p->net);
+  if (st == VX_OK) st = vx_model_create(ctx, cfg, shape, &p->net);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &p->x);
   if (st != VX_OK) { vx_predictor_destroy(p); return st; }
   *out = p;
   return VX_OK;
 }
 
-vx_status vx_predictor_for_network(vx_unet3d *trained, const int patch[3], vx_predictor **out) {
-  vx_status st = make(vx_unet3d_parameters(trained)->ctx, vx_unet3d_get_config(trained), patch, out);
-  if (st == VX_OK) st = vx_unet3d_copy_parameters((*out)->net, trained);
+vx_status vx_predictor_for_network(vx_model *trained, const int patch[3], vx_predictor **out) {
+  vx_status st = make(trained->ctx, vx_model_get_config(trained), patch, out);
+  if (st == VX_OK) st = vx_model_copy_parameters((*out)->net, trained);
   if (st != VX_OK) { vx_predictor_destroy(*out); *out = NULL; }
   return st;
 }
 
-vx_status vx_predictor_sync(vx_predictor *p, vx_unet3d *trained) { return vx_unet3d_copy_parameters(p->net, trained); }
+vx_status vx_predictor_sync(vx_predictor *p, vx_model *trained) { return vx_model_copy_parameters(p->net, trained); }
 
 int vx_predictor_classes(const vx_predictor *p) { return p->K; }
 int vx_predictor_channels(const vx_predictor *p) { return p->C; }
@@ -69,8 +69,8 @@ int vx_predictor_channels(const vx_predictor *p) { return p->C; }
 static vx_status patch_fn(void *user, const float *patch, float *out) {
   vx_predictor *p = user;
   vx_status st = vx_tensor_upload(p->x, patch);
-  if (st == VX_OK) st = vx_unet3d_forward(p->net, p->x);
-  if (st == VX_OK) st = vx_tensor_download(vx_unet3d_output(p->net), out);
+  if (st == VX_OK) st = vx_model_forward(p->net, p->x);
+  if (st == VX_OK) st = vx_tensor_download(vx_model_output(p->net), out);
   if (st != VX_OK) return st;
   for (size_t v = 0; v < p->pv; v++) {
     float m = out[v];
@@ -113,10 +113,10 @@ vx_status vx_predictor_open(vx_context *ctx, const char *dir, vx_predictor **out
     snprintf(err, errlen, "%s: 'patch' (3 positive sizes) or 'channels' missing", path);
     st = VX_ERR_FORMAT;
   }
-  vx_unet3d_config cfg;
+  vx_model_config cfg;
   char wpath[4200];
   snprintf(wpath, sizeof wpath, "%s/model.safetensors", dir);
-  if (st == VX_OK) st = vx_unet3d_read_config(wpath, &cfg, err, errlen);
+  if (st == VX_OK) st = vx_model_read_config(wpath, &cfg, err, errlen);
   if (st == VX_OK && (int)json_array_size(ch) != cfg.in_channels) {
     snprintf(err, errlen, "%s: %zu channels, but the network in %s takes %d", path, json_array_size(ch), wpath,
              cfg.in_channels);
@@ -125,7 +125,7 @@ vx_status vx_predictor_open(vx_context *ctx, const char *dir, vx_predictor **out
   vx_predictor *p = NULL;
   if (st == VX_OK && (st = make(ctx, &cfg, patch, &p)) != VX_OK)
     snprintf(err, errlen, "%s: %s", dir, vx_context_last_error(ctx));
-  if (st == VX_OK) st = vx_unet3d_load_weights(p->net, wpath, err, errlen);
+  if (st == VX_OK) st = vx_model_load_weights(p->net, wpath, err, errlen);
   for (int c = 0; st == VX_OK && c < p->C; c++) {
     json_t *e = json_array_get(ch, (size_t)c);
     const char *norm = json_string_value(json_object_get(e, "normalization"));

@@ -7,7 +7,7 @@
 
 typedef enum { VX_INIT_ZERO, VX_INIT_ONE, VX_INIT_KAIMING } vx_init;
 
-#define VX_MAX_DECL 512
+#define VX_MAX_DECL 4096
 
 typedef struct {
   char name[64];     /* parameter name in checkpoints (PyTorch-like dotted path) */

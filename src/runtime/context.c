@@ -173,6 +173,10 @@ void vx_context_get_stats(const vx_context *ctx, vx_context_stats *s) {
   if (ctx && s) *s = ctx->stats;
 }
 
+void vx_context_reset_peak(vx_context *ctx) {
+  if (ctx) ctx->stats.device_bytes_peak = ctx->stats.device_bytes_in_use;
+}
+
 vx_status vx_context_finish(vx_context *ctx) {
   cl_int err = clFinish(ctx->queue);
   return err == CL_SUCCESS ? VX_OK : vx_cl_fail(ctx, err, "clFinish");

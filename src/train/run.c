@@ -17,7 +17,7 @@
 
 #include "infer/predictor.h"
 #include "io/plot.h"
-#include "nn/nn.h"
+#include "nn/model.h"
 
 void vx_train_options_init(vx_train_options *o) {
   memset(o, 0, sizeof *o);
@@ -30,8 +30,8 @@ void vx_train_options_init(vx_train_options *o) {
   o->weight_decay = 3e-5f;
   o->nfolds = 5;
   o->seed = 12345;
-  o->base_channels = 32;
-  o->max_channels = 320;
+  o->base_channels = 0; /* the model's: 32 as nnU-Net, 48 for UX-Net */
+  o->max_channels = 0;
   o->overlap = 0.5f;
   o->threaded_sampler = 1;
 }
@@ -45,10 +45,11 @@ static double now(void) {
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 /* nnU-Net's plan in miniature: the patch follows the median case shape (each axis a multiple of
- * 2^(levels-1), at most 128), the levels follow the patch (the coarsest keeps >= 4 voxels), and
- * the patch shrinks until the training network fits in half of the device's memory. */
+ * 2^(levels-1), or 32 for UX-Net, at most 128), the levels follow the patch (the coarsest keeps
+ * >= 4 voxels), and the patch shrinks until the training network, planned without allocating,
+ * fits in half of the device's memory. */
 static vx_status make_plan(vx_context *ctx, const vx_train_options *o, vx_volume *const *imgs, int n, int C, int K,
-                           vx_unet3d_config *cfg, int patch[3], char *err, size_t errlen) {
+                           vx_model_config *cfg, int patch[3], char *err, size_t errlen) {
   int med[3];
   for (int a = 0; a < 3; a++) { /* volume dims are x, y, z; the patch is D (z), H (y), W (x) */
     int *v = malloc((size_t)n * sizeof(int));
@@ -62,11 +63,21 @@ static vx_status make_plan(vx_context *ctx, const vx_train_options *o, vx_volume
     med[a] = v[n / 2];
     free(v);
   }
-  vx_unet3d_config_init(cfg);
+  if (vx_model_config_init(cfg, o->model) != VX_OK) {
+    char known[256] = "";
+    for (const char *const *nm = vx_model_names(); *nm; nm++)
+      snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", nm == vx_model_names() ? "" : ", ", *nm);
+    snprintf(err, errlen, "model '%s': expected one of %s", o->model, known);
+    return VX_ERR_INVALID_ARGUMENT;
+  }
+  int uxnet = !strcmp(cfg->name, "uxnet");
   cfg->in_channels = C;
   cfg->classes = K;
-  cfg->base_channels = o->base_channels;
-  cfg->max_channels = o->max_channels;
+  cfg->base_channels = o->base_channels > 0 ? o->base_channels : uxnet ? 48 : 32;
+  if (o->max_channels > 0) cfg->max_channels = o->max_channels;
+  if (o->depth > 0) cfg->depth = o->depth;
+  cfg->vae = o->vae;
+  cfg->acnorm = o->acnorm;
   cfg->seed = o->seed;
   int user_patch = o->patch[0] > 0;
   for (int a = 0; a < 3; a++) patch[a] = user_patch ? o->patch[a] : (med[a] < 128 ? med[a] : 128);
@@ -75,21 +86,25 @@ static vx_status make_plan(vx_context *ctx, const vx_train_options *o, vx_volume
     mn = mn < patch[2] ? mn : patch[2];
     int L = 1;
     while (L < 6 && (mn >> L) >= 4) L++;
-    cfg->levels = o->levels > 0 ? o->levels : L;
-    int f = 1 << (cfg->levels - 1);
+    if (!uxnet) cfg->levels = o->levels > 0 ? o->levels : L;
+    int f = uxnet ? 32 : 1 << (cfg->levels - 1);
     for (int a = 0; a < 3; a++) {
       if (user_patch && patch[a] % f) {
-        snprintf(err, errlen, "patch %d,%d,%d: each size must be a multiple of %d for %d levels", patch[0], patch[1],
-                 patch[2], f, cfg->levels);
+        snprintf(err, errlen, "patch %d,%d,%d: each size must be a multiple of %d for %s with %d levels", patch[0],
+                 patch[1], patch[2], f, cfg->name, cfg->levels);
         return VX_ERR_INVALID_ARGUMENT;
       }
       patch[a] = patch[a] < f ? f : patch[a] / f * f;
     }
     int shape[5] = {o->batch, C, patch[0], patch[1], patch[2]};
-    vx_unet3d *probe = NULL;
-    vx_status st = vx_unet3d_create(ctx, cfg, shape, &probe);
-    size_t bytes = probe ? vx_unet3d_device_bytes(probe) : 0;
-    vx_unet3d_destroy(probe);
+    vx_model *probe = NULL;
+    vx_status st = vx_model_plan(ctx, cfg, shape, &probe);
+    size_t bytes = probe ? vx_model_device_bytes(probe) : 0;
+    vx_model_destroy(probe);
+    if (st != VX_OK && st != VX_ERR_OUT_OF_MEMORY) {
+      snprintf(err, errlen, "%s", vx_context_last_error(ctx));
+      return st;
+    }
     uint64_t budget = vx_context_device(ctx)->global_mem_bytes / 2;
     if (st == VX_OK && bytes < budget) return VX_OK;
     int big = 0;
@@ -115,7 +130,7 @@ static vx_status write_json(json_t *j, const char *path, char *err, size_t errle
 }
 
 static vx_status write_plan(const char *dir, const vx_train_options *o, const vx_dataset *ds,
-                            const vx_unet3d_config *cfg, const int patch[3], const vx_intensity_stats *stats,
+                            const vx_model_config *cfg, const int patch[3], const vx_intensity_stats *stats,
                             const int *is_ct, char *err, size_t errlen) {
   json_t *j = json_object(), *ch = json_array(), *labels = json_object(), *p = json_array();
   json_object_set_new(j, "format", json_string("voxcl-plan"));
@@ -273,10 +288,6 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   if (!cb) cb = &none;
   err[0] = 0;
   if (!o->dataset || !o->out) { snprintf(err, errlen, "a dataset folder and an output folder are required"); return VX_ERR_INVALID_ARGUMENT; }
-  if (strcmp(o->model, "unet3d")) {
-    snprintf(err, errlen, "model '%s' is not trainable from the CLI yet (available: unet3d)", o->model);
-    return VX_ERR_UNSUPPORTED;
-  }
   vx_optimizer_kind opt = !strcmp(o->optimizer, "sgd") ? VX_OPT_SGD : !strcmp(o->optimizer, "adamw") ? VX_OPT_ADAMW
                           : !strcmp(o->optimizer, "adam")                                      ? VX_OPT_ADAM
                                                                                                 : (vx_optimizer_kind)-1;
@@ -297,7 +308,7 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   vx_intensity_stats *stats = calloc((size_t)C, sizeof *stats);
   int *is_ct = calloc((size_t)C, sizeof(int));
   history_row *hist = calloc((size_t)o->epochs + 1, sizeof *hist);
-  vx_unet3d *net = NULL;
+  vx_model *net = NULL;
   vx_trainer *trainer = NULL;
   vx_sampler *sampler = NULL;
   vx_predictor *pred = NULL;
@@ -347,7 +358,7 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   for (int i = 0; i < va.n && st == VX_OK; i++) st = vx_normalize_volume(va.img[i], is_ct, stats);
   if (st != VX_OK) goto done;
 
-  vx_unet3d_config cfg;
+  vx_model_config cfg;
   int patch[3];
   if ((st = make_plan(ctx, o, tr.img, tr.n, C, K, &cfg, patch, err, errlen)) != VX_OK) goto done;
   if (mkdir(o->out, 0755) != 0 && errno != EEXIST) {
@@ -364,7 +375,11 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   tc.weight_decay = o->weight_decay;
   tc.momentum = 0.99f;
   tc.nesterov = 1;
-  st = vx_unet3d_create(ctx, &cfg, shape, &net);
+  st = vx_model_create(ctx, &cfg, shape, &net);
+  if (st == VX_OK && o->pretrained && !o->resume) {
+    st = vx_model_load_weights(net, o->pretrained, err, errlen);
+    if (st != VX_OK) goto done;
+  }
   if (st == VX_OK) st = vx_trainer_create(net, &tc, &trainer);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
   if (st == VX_OK) st = vx_tensor_create(ctx, lshape, &y);
@@ -381,9 +396,9 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
     char msg[1024];
     snprintf(msg, sizeof msg,
              "plan: %d training / %d validation cases (fold %d), %d channel(s), %d classes; patch %dx%dx%d, batch %d; "
-             "3D U-Net %d levels, %d base channels, %zu parameters, %.0f MiB on the device; %s lr %g",
-             tr.n, va.n, o->fold, C, K, patch[0], patch[1], patch[2], o->batch, cfg.levels, cfg.base_channels,
-             vx_unet3d_parameter_count(net), vx_unet3d_device_bytes(net) / 1048576.0, o->optimizer, tc.lr);
+             "%s %d levels, %d base channels, %zu parameters, %.0f MiB on the device; %s lr %g",
+             tr.n, va.n, o->fold, C, K, patch[0], patch[1], patch[2], o->batch, cfg.name, cfg.levels, cfg.base_channels,
+             vx_model_parameter_count(net), vx_model_device_bytes(net) / 1048576.0, o->optimizer, tc.lr);
     cb->on_plan(cb->user, msg);
   }
 
@@ -468,11 +483,11 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
     const char *meta[] = {"epochs_done", done_s, "history", hj ? hj : "[]", NULL};
     st = vx_trainer_save(trainer, ckpt, meta, err, errlen);
     free(hj);
-    if (st == VX_OK) st = vx_unet3d_save(net, wpath, err, errlen);
+    if (st == VX_OK) st = vx_model_save(net, wpath, err, errlen);
     if (st == VX_OK && dice > best) {
       best = dice;
       best_epoch = epoch;
-      st = vx_unet3d_save(net, bpath, err, errlen);
+      st = vx_model_save(net, bpath, err, errlen);
     }
     if (st == VX_OK) st = write_log(o->out, hist, nhist, err, errlen);
     if (st != VX_OK) goto done;
@@ -485,7 +500,7 @@ done:
   vx_tensor_destroy(x);
   vx_tensor_destroy(y);
   vx_trainer_destroy(trainer);
-  vx_unet3d_destroy(net);
+  vx_model_destroy(net);
   free_cases(&tr);
   free_cases(&va);
   free(tr_idx);

@@ -1,19 +1,20 @@
-/* The training step: forward -> Dice+CE loss -> backward -> one optimiser launch over the flat
- * parameter buffer. */
+/* The training step: the model's forward -> loss -> backward (vx_model_train_step: Dice + CE
+ * and the network's own terms) -> optional clipping -> one optimiser launch over the flat
+ * parameter buffer. Works for every vx_model. */
 #include <math.h>
 #include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
 
-#include "nn/nn.h"
+#include "nn/model.h"
 #include "train/checkpoint.h"
 
 struct vx_trainer {
-  vx_unet3d *net;
+  vx_model *net;
   vx_context *ctx;
   vx_trainer_config cfg;
-  vx_tensor *dlogits, *m, *v; /* v unused by SGD */
+  vx_tensor *m, *v; /* v unused by SGD */
   int step;
 };
 
@@ -26,29 +27,29 @@ void vx_trainer_config_init(vx_trainer_config *c) {
   c->weight_decay = 0.0f;
   c->momentum = 0.99f;
   c->nesterov = 1;
+  c->clip_grad_value = 0.0f;
+  c->clip_grad_norm = 0.0f;
   vx_loss_params_init(&c->loss);
 }
 
 void vx_trainer_destroy(vx_trainer *tr) {
   if (!tr) return;
-  vx_tensor_destroy(tr->dlogits);
   vx_tensor_destroy(tr->m);
   vx_tensor_destroy(tr->v);
   free(tr);
 }
 
-vx_status vx_trainer_create(vx_unet3d *net, const vx_trainer_config *cfg, vx_trainer **out) {
+vx_status vx_trainer_create(vx_model *net, const vx_trainer_config *cfg, vx_trainer **out) {
   if (!net || !out) return VX_ERR_INVALID_ARGUMENT;
   *out = NULL;
   vx_trainer *tr = calloc(1, sizeof *tr);
   if (!tr) return VX_ERR_OUT_OF_MEMORY;
   tr->net = net;
-  tr->ctx = vx_unet3d_parameters(net)->ctx;
+  tr->ctx = net->ctx;
   if (cfg) tr->cfg = *cfg;
   else vx_trainer_config_init(&tr->cfg);
-  const vx_tensor *p = vx_unet3d_parameters(net);
-  vx_status st = vx_tensor_create(tr->ctx, vx_unet3d_output(net)->shape, &tr->dlogits);
-  if (st == VX_OK) st = vx_tensor_create(tr->ctx, p->shape, &tr->m);
+  const vx_tensor *p = vx_model_parameters(net);
+  vx_status st = vx_tensor_create(tr->ctx, p->shape, &tr->m);
   if (st == VX_OK) st = vx_tensor_fill(tr->m, 0.0f);
   if (st == VX_OK && tr->cfg.optimizer != VX_OPT_SGD) st = vx_tensor_create(tr->ctx, p->shape, &tr->v);
   if (st == VX_OK && tr->v) st = vx_tensor_fill(tr->v, 0.0f);
@@ -58,14 +59,15 @@ vx_status vx_trainer_create(vx_unet3d *net, const vx_trainer_config *cfg, vx_tra
 }
 
 vx_status vx_trainer_step(vx_trainer *tr, const vx_tensor *x, const vx_tensor *labels, float lr, float *loss) {
-  vx_status st = vx_unet3d_forward(tr->net, x);
-  if (st == VX_OK) st = vx_loss_dice_ce(tr->ctx, vx_unet3d_output(tr->net), labels, &tr->cfg.loss, loss, tr->dlogits);
-  if (st != VX_OK) return st; /* a non-finite loss stops here, before the weights change */
-  st = vx_unet3d_backward(tr->net, tr->dlogits);
+  /* a non-finite loss stops here, before the weights change */
+  vx_status st = vx_model_train_step(tr->net, x, labels, &tr->cfg.loss, loss);
+  if (st != VX_OK) return st;
+  vx_tensor *p = vx_model_parameters(tr->net), *g = vx_model_gradients(tr->net);
+  const vx_trainer_config *c = &tr->cfg;
+  if (c->clip_grad_value > 0) st = vx_clip_grad_value(tr->ctx, g, c->clip_grad_value);
+  if (st == VX_OK && c->clip_grad_norm > 0) st = vx_clip_grad_norm(tr->ctx, g, c->clip_grad_norm, NULL);
   if (st != VX_OK) return st;
   tr->step++;
-  vx_tensor *p = vx_unet3d_parameters(tr->net), *g = vx_unet3d_gradients(tr->net);
-  const vx_trainer_config *c = &tr->cfg;
   if (c->optimizer == VX_OPT_SGD) return vx_sgd_step(tr->ctx, p, g, tr->m, lr, c->momentum, c->nesterov, c->weight_decay);
   return vx_adam_step(tr->ctx, p, g, tr->m, tr->v, tr->step, lr, c->beta1, c->beta2, c->eps, c->weight_decay,
                       c->optimizer == VX_OPT_ADAMW);
@@ -93,7 +95,7 @@ vx_status vx_trainer_save(vx_trainer *tr, const char *path, const char *const *m
     int k = 4;
     for (int i = 0; meta && meta[i] && meta[i + 1] && k < 36; i += 2) { all[k++] = meta[i]; all[k++] = meta[i + 1]; }
     all[k] = NULL;
-    st = vx_unet3d_save_tensors(tr->net, path, extra, v ? 2 : 1, all, errbuf, errlen);
+    st = vx_model_save_tensors(tr->net, path, extra, v ? 2 : 1, all, errbuf, errlen);
   }
   free(m);
   free(v);
@@ -122,7 +124,7 @@ vx_status vx_trainer_load(vx_trainer *tr, const char *path, char **meta_out, cha
     vx_safetensors_close(f);
     return VX_ERR_SHAPE;
   }
-  st = vx_unet3d_load_from(tr->net, f, path, 1, errbuf, errlen);
+  st = vx_model_load_from(tr->net, f, path, 1, errbuf, errlen);
   if (st == VX_OK) st = vx_tensor_upload(tr->m, m);
   if (st == VX_OK && tr->v) st = vx_tensor_upload(tr->v, v);
   if (st == VX_OK) {
