@@ -413,3 +413,200 @@ __kernel void ln_param_partial(__global const float *x, int xoff, __global const
   part[poff + 2 * id] = s1;
   part[poff + 2 * id + 1] = s2;
 }
+
+/* ---------------------------------------------------------------- fused statistics + apply
+ * For CPUs: one work-group per statistics row, so the row is read from memory once for its
+ * statistics and again from cache for the elementwise pass (the staged kernels above read it
+ * twice from memory and launch four times). A row holds U units of S contiguous floats, each
+ * of one (n, c): instance norm 1 unit, group norm cpg units, batch norm N units (one per
+ * sample). Unit u of row r starts at r * rowstride + (u / upseg) * segstride + (u % upseg) * S;
+ * its channel is r (batch norm, G == 0) or (r % G) * U + u, its sample u or r / G.
+ * Work-item l owns a contiguous run of 16-float blocks of every unit (streaming loads) and reduces them to
+ * (count, mean, M2) in two passes over data still in its cache; the work-group combines those
+ * in work-item order (Chan et al.), so results repeat bitwise. */
+#ifndef WG
+#define WG 64
+#endif
+#ifndef UMAX
+#define UMAX 32 /* most units per row the fused backward keeps partial sums for */
+#endif
+
+static size_t unit_base(int r, int u, int rowstride, int segstride, int upseg, int S) {
+  return (size_t)r * rowstride + (size_t)(u / upseg) * segstride + (size_t)(u % upseg) * S;
+}
+
+static int unit_nc(int r, int u, int C, int G) { /* n * C + c of unit u of row r */
+  return G == 0 ? u * C + r : (r / G) * C + (r % G) * (C / G) + u;
+}
+
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+fused_forward(__global const float *x, int xoff, int rowstride, int segstride, int upseg, int U, int S,
+              __global float *save, int soff, float eps, int running, __global float *rmean, int rmoff,
+              __global float *rvar, int rvoff, float momentum, __global const float *gamma, int goff,
+              __global const float *beta, int boff, int C, int G, __global float *y, int yoff, float slope) {
+  __local float lc[WG], lm[WG], lq[WG], lstat[2];
+  int r = get_group_id(0), l = get_local_id(0), nb = (S + 15) / 16, bpw = (nb + WG - 1) / WG;
+  int b0 = min(nb, l * bpw), b1 = min(nb, b0 + bpw);
+  float s = 0.0f, cnt = 0.0f;
+  float16 acc = 0.0f;
+  for (int u = 0; u < U; u++) {
+    __global const float *p = x + xoff + unit_base(r, u, rowstride, segstride, upseg, S);
+    for (int b = b0; b < b1; b++) {
+      int i0 = 16 * b;
+      if (i0 + 16 <= S) {
+        acc += vload16(0, p + i0);
+        cnt += 16.0f;
+      } else {
+        for (int i = i0; i < S; i++) s += p[i];
+        cnt += (float)(S - i0);
+      }
+    }
+  }
+  s += sum16(acc);
+  float m = cnt > 0.0f ? s / cnt : 0.0f, q = 0.0f;
+  float16 q16 = 0.0f;
+  for (int u = 0; u < U; u++) {
+    __global const float *p = x + xoff + unit_base(r, u, rowstride, segstride, upseg, S);
+    for (int b = b0; b < b1; b++) {
+      int i0 = 16 * b;
+      if (i0 + 16 <= S) {
+        float16 d = vload16(0, p + i0) - m;
+        q16 = fma(d, d, q16);
+      } else {
+        for (int i = i0; i < S; i++) q = fma(p[i] - m, p[i] - m, q);
+      }
+    }
+  }
+  lc[l] = cnt;
+  lm[l] = m;
+  lq[l] = q + sum16(q16);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (l == 0) {
+    float na = 0.0f, ma = 0.0f, qa = 0.0f;
+    for (int t = 0; t < WG; t++) {
+      float nb2 = lc[t];
+      if (nb2 == 0.0f) continue;
+      float n = na + nb2, d = lm[t] - ma;
+      ma += d * (nb2 / n);
+      qa += lq[t] + d * d * (na * nb2 / n);
+      na = n;
+    }
+    float rstd = rsqrt(qa / na + eps);
+    save[soff + 2 * r] = ma;
+    save[soff + 2 * r + 1] = rstd;
+    if (running) {
+      rmean[rmoff + r] = (1.0f - momentum) * rmean[rmoff + r] + momentum * ma;
+      rvar[rvoff + r] = (1.0f - momentum) * rvar[rvoff + r] + momentum * (qa / (na - 1.0f));
+    }
+    lstat[0] = ma;
+    lstat[1] = rstd;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  float mean = lstat[0], rstd = lstat[1];
+  for (int u = 0; u < U; u++) {
+    int c = unit_nc(r, u, C, G) % C;
+#if AFFINE
+    float a = gamma[goff + c] * rstd, bb = beta[boff + c] - mean * a;
+#else
+    float a = rstd, bb = -mean * rstd;
+#endif
+    size_t base = unit_base(r, u, rowstride, segstride, upseg, S);
+    __global const float *p = x + xoff + base;
+    __global float *py = y + yoff + base;
+    for (int b = b0; b < b1; b++) {
+      int i0 = 16 * b;
+      if (i0 + 16 <= S) {
+        vstore16(act_fwd16(fma(vload16(0, p + i0), a, bb), slope), 0, py + i0);
+      } else {
+        for (int i = i0; i < S; i++) py[i] = act_fwd(fma(p[i], a, bb), slope);
+      }
+    }
+  }
+}
+
+/* Fused backward (batch statistics): per unit the sums of dz = dy act'(y) and dz xhat (written
+ * to sums[2 (n C + c)] for the parameter gradients), then over the row m1 = sum gamma dz / M,
+ * m2 = sum gamma dz xhat / M and dx = rstd (gamma dz - m1 - xhat m2). U <= UMAX. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+fused_backward(__global const float *x, int xoff, __global const float *y, int yoff, __global const float *dy,
+               int dyoff, __global const float *save, int soff, __global const float *gamma, int goff, int rowstride,
+               int segstride, int upseg, int U, int S, int C, int G, float M, __global float *dx, int dxoff,
+               float slope, int accumulate, __global float *sums, int sumoff) {
+  __local float l1[UMAX * WG], l2[UMAX * WG], lk[2];
+  int r = get_group_id(0), l = get_local_id(0), nb = (S + 15) / 16, bpw = (nb + WG - 1) / WG;
+  int b0 = min(nb, l * bpw), b1 = min(nb, b0 + bpw);
+  float mean = save[soff + 2 * r], rstd = save[soff + 2 * r + 1];
+  for (int u = 0; u < U; u++) {
+    size_t base = unit_base(r, u, rowstride, segstride, upseg, S);
+    __global const float *px = x + xoff + base, *py = y + yoff + base, *pd = dy + dyoff + base;
+    float16 a1 = 0.0f, a2 = 0.0f;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int b = b0; b < b1; b++) {
+      int i0 = 16 * b;
+      if (i0 + 16 <= S) {
+        float16 g = act_bwd16(vload16(0, pd + i0), vload16(0, py + i0), slope);
+        a1 += g;
+        a2 = fma(g, (vload16(0, px + i0) - mean) * rstd, a2);
+      } else {
+        for (int i = i0; i < S; i++) {
+          float g = act_bwd(pd[i], py[i], slope);
+          s1 += g;
+          s2 = fma(g, (px[i] - mean) * rstd, s2);
+        }
+      }
+    }
+    l1[u * WG + l] = s1 + sum16(a1);
+    l2[u * WG + l] = s2 + sum16(a2);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (l == 0) {
+    float m1 = 0.0f, m2 = 0.0f;
+    for (int u = 0; u < U; u++) {
+      float t1 = 0.0f, t2 = 0.0f;
+      for (int t = 0; t < WG; t++) {
+        t1 += l1[u * WG + t];
+        t2 += l2[u * WG + t];
+      }
+      int nc = unit_nc(r, u, C, G);
+      sums[sumoff + 2 * nc] = t1;
+      sums[sumoff + 2 * nc + 1] = t2;
+#if AFFINE
+      float gm = gamma[goff + nc % C];
+#else
+      float gm = 1.0f;
+#endif
+      m1 += gm * t1;
+      m2 += gm * t2;
+    }
+    lk[0] = m1 / M;
+    lk[1] = m2 / M;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  float m1 = lk[0], m2 = lk[1];
+  for (int u = 0; u < U; u++) {
+#if AFFINE
+    float gm = gamma[goff + unit_nc(r, u, C, G) % C];
+#else
+    float gm = 1.0f;
+#endif
+    /* dx = kdz dz + kx (x - mean) + k0, as in backward_coef */
+    float kdz = rstd * gm, kx = -rstd * rstd * m2, k0 = -rstd * m1;
+    size_t base = unit_base(r, u, rowstride, segstride, upseg, S);
+    __global const float *px = x + xoff + base, *py = y + yoff + base, *pd = dy + dyoff + base;
+    __global float *pdx = dx + dxoff + base;
+    for (int b = b0; b < b1; b++) {
+      int i0 = 16 * b;
+      if (i0 + 16 <= S) {
+        float16 g = act_bwd16(vload16(0, pd + i0), vload16(0, py + i0), slope);
+        float16 v = fma(kdz, g, fma(kx, vload16(0, px + i0) - mean, k0));
+        if (accumulate) v += vload16(0, pdx + i0);
+        vstore16(v, 0, pdx + i0);
+      } else {
+        for (int i = i0; i < S; i++) {
+          float v = fma(kdz, act_bwd(pd[i], py[i], slope), fma(kx, px[i] - mean, k0));
+          pdx[i] = accumulate ? pdx[i] + v : v;
+        }
+      }
+    }
+  }
+}
