@@ -1029,9 +1029,63 @@ VX_API vx_status vx_orthogonal_mix_inverse_backward(vx_context *ctx, const vx_te
                                                     int accumulate);
 
 /* ---------------------------------------------------------------- coupling and invertible networks */
+/* The invertible networks are vx_model networks: "invres-partial" and "invres-full" (see
+ * vx_model_config: depth = coupling blocks per level, vae / vae_weight = the VAE branch in
+ * training). Inputs of any size are zero-padded to a multiple of 2^(levels-1) and the logits
+ * cropped back; base_channels and max_channels must be even (coupling blocks split channels in
+ * halves). Their training step keeps no activation inside a coupling block: the backward
+ * rebuilds each block's input from its output, so activation memory does not grow with depth.
+ * Coupling blocks and their sub-network interface are internal (src/nn/coupling.h). */
 /* @@invres-api@@ */
 
 /* ---------------------------------------------------------------- DualNorm and AC-Norm */
+/* AC-Norm (layers.md part 4; EndoluminalSurgicalVision-IMR/ACNorm): a batch norm for
+ * fine-tuning with a frozen source affine (gamma_s, beta_s) and a trainable target affine
+ * (gamma_t, beta_t), all [C] (any tensors of C values). With tau = 1:
+ *   y_s = beta_s / (|gamma_s| + eps),  y_t = sg(beta_t) / (|sg(gamma_t)| + eps)
+ *   P = row_softmax(-|y_t[i] - y_s[j]| / tau),  S[i][j] = P[i][j] where P[i][j] >= P[i][i], else 0
+ *   y = act(x_hat * (gamma_t + sg(S) gamma_t) + (beta_t + sg(S) beta_t))
+ * x_hat as vx_batch_norm_forward (batch statistics in training, running statistics moved with
+ * momentum; running statistics otherwise). S carries no gradient; gamma_t and beta_t get
+ * theirs through both terms: dgamma_t = (I + S)^T dgamma', dbeta_t likewise. */
+#define VX_ACNORM_TAU 1.0
+/* S (C x C doubles, row-major, caller-owned) from host arrays of C floats; eps > 0 (1e-5).
+ * VX_ERR_NOT_FINITE when an input is not finite. */
+VX_API vx_status vx_acnorm_similarity(const float *gamma_s, const float *beta_s, const float *gamma_t,
+                                      const float *beta_t, int C, float eps, double *S);
+/* save: at least 6C + C*C floats: (mean, 1/std) per channel, the effective gamma' and beta',
+ * two C-sized scratch slots the backward uses, S. The affines are read back to the host (a
+ * sync); S is computed there in double. Other arguments as vx_batch_norm_forward. */
+VX_API vx_status vx_acnorm_forward(vx_context *ctx, const vx_tensor *x, const vx_tensor *gamma_s,
+                                   const vx_tensor *beta_s, const vx_tensor *gamma_t, const vx_tensor *beta_t,
+                                   vx_tensor *running_mean, vx_tensor *running_var, int training, float momentum,
+                                   float eps, vx_activation act, float slope, vx_tensor *y, vx_tensor *save);
+/* dx (required) and the target affine's gradients (both or neither) from the forward's save
+ * (its scratch slots are written); accumulate adds every gradient to what its tensor holds. */
+VX_API vx_status vx_acnorm_backward(vx_context *ctx, const vx_tensor *x, const vx_tensor *y, const vx_tensor *dy,
+                                    vx_tensor *save, int training, vx_activation act, float slope, vx_tensor *dx,
+                                    vx_tensor *dgamma_t, vx_tensor *dbeta_t, int accumulate);
+/* Folds the layer into a plain batch norm for inference: gamma_out = gamma_t + S gamma_t,
+ * beta_out = beta_t + S beta_t (tensors of C values; may not alias the inputs). */
+VX_API vx_status vx_acnorm_fold(vx_context *ctx, const vx_tensor *gamma_s, const vx_tensor *beta_s,
+                                const vx_tensor *gamma_t, const vx_tensor *beta_t, float eps, vx_tensor *gamma_out,
+                                vx_tensor *beta_out);
+/* The layer's AC-Corr term: sum over i, j of S[i][j] (at most C; C when S is a full row-
+ * stochastic matrix, e.g. all channels alike). */
+VX_API vx_status vx_acnorm_layer_score(vx_context *ctx, const vx_tensor *gamma_s, const vx_tensor *beta_s,
+                                       const vx_tensor *gamma_t, const vx_tensor *beta_t, float eps, double *score);
+
+/* A dualnorm-unet built with cfg.acnorm = 1 from a checkpoint of the same network saved with
+ * acnorm = 0 (or 1): every affine batch norm's weight and bias become both the frozen source
+ * affine (saved state "<norm>.source_weight" / ".source_bias") and the trainable target affine;
+ * everything else is copied by name. A file of another architecture (a tensor missing or of
+ * another shape, another tensor count) is refused (VX_ERR_SHAPE, naming the file and tensor)
+ * and nothing is changed. */
+VX_API vx_status vx_model_load_acnorm(vx_model *m, const char *path, char *errbuf, size_t errlen);
+/* The AC-Corr transferability score of an acnorm model: the mean over its AC-Norm layers of
+ * vx_acnorm_layer_score (source vs current target affine); *layers (may be NULL) gets their count.
+ * VX_ERR_INVALID_ARGUMENT for a model without AC-Norm layers. */
+VX_API vx_status vx_model_acnorm_score(vx_model *m, double *score, int *layers);
 /* @@dualnorm-api@@ */
 
 /* ---------------------------------------------------------------- 3D UX-Net */

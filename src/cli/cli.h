@@ -14,6 +14,7 @@ int vx_cli_tune(int argc, char **argv);
 int vx_cli_synth(int argc, char **argv);
 int vx_cli_check_dataset(int argc, char **argv);
 int vx_cli_evaluate(int argc, char **argv);
+int vx_cli_transferability(int argc, char **argv);
 
 /* Returns the value after flag 'name' (e.g. --device X) or NULL; 'i' is advanced past it. */
 const char *vx_cli_opt(int argc, char **argv, int *i, const char *name);

@@ -43,7 +43,9 @@ static void usage(FILE *f) {
           "  check-dataset DIR           list every problem of an nnU-Net or MSD dataset folder\n"
           "  evaluate --pred DIR --ref DIR [--labels 1,2] [--out PREFIX]\n"
           "                              Dice and HD95 per case and class of label maps against\n"
-          "                              references; writes PREFIX.csv and PREFIX.json\n\n"
+          "                              references; writes PREFIX.csv and PREFIX.json\n"
+          "  transferability --dataset DIR --checkpoint A.safetensors [--checkpoint B ...] [--iters N]\n"
+          "                              rank pretrained dualnorm-unet checkpoints by AC-Corr\n\n"
           "device choice: --device P:D | gpu | cpu | any | part-of-name, or $VOXCL_DEVICE\n"
           "program cache: $VOXCL_CACHE_DIR (default $XDG_CACHE_HOME/voxcl), 'off' disables it\n");
 }
@@ -67,6 +69,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "synth")) return vx_cli_synth(argc - 1, argv + 1);
   if (!strcmp(argv[1], "check-dataset")) return vx_cli_check_dataset(argc - 1, argv + 1);
   if (!strcmp(argv[1], "evaluate")) return vx_cli_evaluate(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "transferability")) return vx_cli_transferability(argc - 1, argv + 1);
   fprintf(stderr, "voxcl: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

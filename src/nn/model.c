@@ -10,7 +10,7 @@
 
 static const vx_model_ops *const registry[] = {
     &vx_unet3d_model_ops,
-    /* @@dualnorm-register@@ */
+    &vx_dualnorm_unet_ops,
     /* @@invres-register@@ */
     /* @@uxnet-register@@ */
     NULL,
@@ -143,10 +143,11 @@ vx_status vx_model_plan(vx_context *ctx, const vx_model_config *cfg, const int i
 void vx_model_destroy(vx_model *m) {
   if (!m) return;
   free(m->layers);
-  if (m->ops->destroy_impl) m->ops->destroy_impl(m);
+  /* the views' handles live inside the implementation's struct: release them first */
   vx_params_release(&m->params);
   vx_params_release(&m->state);
   vx_arena_release(&m->arena);
+  if (m->ops->destroy_impl) m->ops->destroy_impl(m);
   free(m);
 }
 

@@ -377,7 +377,10 @@ vx_status vx_train_run(vx_context *ctx, const vx_train_options *o, const vx_trai
   tc.nesterov = 1;
   st = vx_model_create(ctx, &cfg, shape, &net);
   if (st == VX_OK && o->pretrained && !o->resume) {
-    st = vx_model_load_weights(net, o->pretrained, err, errlen);
+    /* AC-Norm fine-tuning: the pretrained batch norms give both the frozen source affine and the
+     * trainable target affine */
+    st = o->acnorm ? vx_model_load_acnorm(net, o->pretrained, err, errlen)
+                   : vx_model_load_weights(net, o->pretrained, err, errlen);
     if (st != VX_OK) goto done;
   }
   if (st == VX_OK) st = vx_trainer_create(net, &tc, &trainer);
