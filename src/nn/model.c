@@ -11,7 +11,8 @@
 static const vx_model_ops *const registry[] = {
     &vx_unet3d_model_ops,
     &vx_dualnorm_unet_ops,
-    /* @@invres-register@@ */
+    &vx_invres_partial_ops,
+    &vx_invres_full_ops,
     /* @@uxnet-register@@ */
     NULL,
 };
