@@ -13,7 +13,7 @@ static const vx_model_ops *const registry[] = {
     &vx_dualnorm_unet_ops,
     &vx_invres_partial_ops,
     &vx_invres_full_ops,
-    /* @@uxnet-register@@ */
+    &vx_uxnet_ops,
     NULL,
 };
 
