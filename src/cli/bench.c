@@ -147,7 +147,7 @@ int vx_cli_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "models")) return bench_models(argc, argv);
   if (argc < 2 || strcmp(argv[1], "ops")) {
     fprintf(stderr, "usage: voxcl bench ops [--only SUBSTRING] [--json FILE] [--device D]\n"
-                    "       voxcl bench models [--models a,b] [--sizes 64,96] [--base C] [--levels L] [--depth N] [--vae]\n"
+                    "       voxcl bench models [--models a,b] [--sizes 64,96] [--batch N] [--base C] [--levels L] [--depth N] [--vae]\n"
                     "                          [--steps N] [--json FILE] [--device D]\n");
     return 2;
   }
@@ -273,9 +273,9 @@ int vx_cli_bench(int argc, char **argv) {
  * loss, backward, Adam) and an inference, with the device memory the network planned and the
  * context's peak during the step (workspaces included). The figures to put next to
  * bench/peers/pytorch_unet.py. */
-static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, int levels, int depth, int vae,
-                           int steps, json_t *rows) {
-  int shape[5] = {1, 1, S, S, S};
+static vx_status bench_one(vx_context *ctx, const char *model, int S, int batch, int base, int levels, int depth,
+                           int vae, int steps, json_t *rows) {
+  int shape[5] = {batch, 1, S, S, S};
   vx_model_config cfg;
   vx_status st = vx_model_config_init(&cfg, model);
   if (st != VX_OK) {
@@ -299,9 +299,9 @@ static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, 
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &x);
   if (st == VX_OK) st = vx_tensor_create(ctx, shape, &y);
   size_t n = (size_t)S * S * S;
-  float *h = malloc(n * sizeof(float)), *l = malloc(n * sizeof(float));
+  float *h = malloc(batch * n * sizeof(float)), *l = malloc(batch * n * sizeof(float));
   if (st == VX_OK && h && l) {
-    vx_synth_case(7, S, S, S, h, l);
+    for (int b = 0; b < batch; b++) vx_synth_case(7 + (uint64_t)b, S, S, S, h + b * n, l + b * n);
     st = vx_tensor_upload(x, h);
     if (st == VX_OK) st = vx_tensor_upload(y, l);
   }
@@ -324,7 +324,9 @@ static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, 
     if (i >= 0) t_inf += (now() - t0) / steps;
   }
   char label[64];
-  snprintf(label, sizeof label, "%s%s", model, vae ? "+vae" : "");
+  char dtxt[16] = "";
+  if (depth > 0 && !strncmp(model, "invres", 6)) snprintf(dtxt, sizeof dtxt, " d%d", depth);
+  snprintf(label, sizeof label, "%s%s%s", model, vae ? "+vae" : "", dtxt);
   if (st == VX_OK) {
     double mib_net = vx_model_device_bytes(net) / 1048576.0;
     double mib_peak = (double)(s1.device_bytes_peak - s0.device_bytes_in_use) / 1048576.0;
@@ -334,6 +336,7 @@ static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, 
     json_t *j = json_object();
     json_object_set_new(j, "model", json_string(label));
     json_object_set_new(j, "size", json_integer(S));
+    json_object_set_new(j, "batch", json_integer(batch));
     json_object_set_new(j, "parameters", json_integer((json_int_t)vx_model_parameter_count(net)));
     json_object_set_new(j, "train_step_ms", json_real(1e3 * t_step));
     json_object_set_new(j, "inference_ms", json_real(1e3 * t_inf));
@@ -353,7 +356,7 @@ static vx_status bench_one(vx_context *ctx, const char *model, int S, int base, 
 
 static int bench_models(int argc, char **argv) {
   const char *json_path = NULL, *device = NULL, *models = NULL;
-  int sizes[8] = {64, 96}, nsizes = 2, base = 16, levels = 4, steps = 3, depth = 0, vae = 0;
+  int sizes[8] = {64, 96}, nsizes = 2, base = 16, levels = 4, steps = 3, depth = 0, vae = 0, batch = 1;
   for (int i = 2; i < argc; i++) {
     const char *v;
     if ((v = vx_cli_opt(argc, argv, &i, "--json"))) json_path = v;
@@ -362,6 +365,7 @@ static int bench_models(int argc, char **argv) {
     else if ((v = vx_cli_opt(argc, argv, &i, "--base"))) base = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--levels"))) levels = atoi(v);
     else if ((v = vx_cli_opt(argc, argv, &i, "--depth"))) depth = atoi(v);
+    else if ((v = vx_cli_opt(argc, argv, &i, "--batch"))) batch = atoi(v) > 0 ? atoi(v) : 1;
     else if ((v = vx_cli_opt(argc, argv, &i, "--steps"))) steps = atoi(v);
     else if (!strcmp(argv[i], "--vae")) vae = 1;
     else if ((v = vx_cli_opt(argc, argv, &i, "--sizes"))) {
@@ -379,15 +383,16 @@ static int bench_models(int argc, char **argv) {
   vx_status st = vx_context_create(&o, &ctx, err, sizeof err);
   if (st != VX_OK) return vx_cli_error(st, err);
   const vx_device_info *d = vx_context_device(ctx);
-  printf("device %d:%d %s; 1 -> 3 classes, batch 1, Adam, Dice + CE (+ the network's own losses); U-Net-like\n"
-         "networks %d levels, base %d; UX-Net as published (48 base)\n", d->platform, d->device, d->name, levels, base);
+  printf("device %d:%d %s; 1 -> 3 classes, batch %d, Adam, Dice + CE (+ the network's own losses); U-Net-like\n"
+         "networks %d levels, base %d; UX-Net as published (48 base)\n", d->platform, d->device, d->name, batch, levels,
+         base);
   json_t *rows = json_array();
   char list[512];
   snprintf(list, sizeof list, "%s", models ? models : "unet3d,dualnorm-unet,invres-partial,invres-full,uxnet");
   int failures = 0;
   for (int k = 0; k < nsizes; k++)
     for (char *save = NULL, *m = strtok_r(list, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
-      if (bench_one(ctx, m, sizes[k], base, levels, depth, vae, steps, rows) != VX_OK) failures++;
+      if (bench_one(ctx, m, sizes[k], batch, base, levels, depth, vae, steps, rows) != VX_OK) failures++;
     }
   if (json_path && json_dump_file(rows, json_path, JSON_INDENT(2)) != 0)
     fprintf(stderr, "voxcl bench: cannot write %s\n", json_path);
