@@ -166,6 +166,28 @@ int main(int argc, char **argv) {
     check_model(*nm, 0);
     if (!strncmp(*nm, "invres", 6)) check_model(*nm, 1);
   }
+  /* activations larger than the device's largest allocation are spread over several buffers
+   * (PoCL caps one buffer at a quarter of memory: a 128^3 U-Net's 3.4 GB arena needs two) */
+  if (!only) {
+    vx_model_config big;
+    vx_model_config_init(&big, "unet3d");
+    int bshape[5] = {1, 1, 128, 128, 128};
+    vx_model *bm = NULL;
+    vx_tensor *bx = NULL;
+    uint64_t max_alloc = vx_context_device(ctx)->max_alloc_bytes;
+    vx_status bst = vx_model_create(ctx, &big, bshape, &bm);
+    if (bst == VX_OK) bst = vx_tensor_create(ctx, bshape, &bx);
+    if (bst == VX_OK) bst = vx_tensor_fill(bx, 0.5f);
+    if (bst == VX_OK) bst = vx_model_forward(bm, bx);
+    float *o = bst == VX_OK ? download(vx_model_output(bm)) : NULL;
+    int ok = o != NULL;
+    for (size_t i = 0; o && i < vx_tensor_numel(vx_model_output(bm)); i += 4099) ok &= isfinite(o[i]) != 0;
+    CHECK(ok, "unet3d 128^3 (%.2f GB of activations, largest allocation %.2f GB): %s",
+          bm ? vx_model_device_bytes(bm) / 1e9 : 0.0, max_alloc / 1e9, ok ? "" : vx_context_last_error(ctx));
+    free(o);
+    vx_tensor_destroy(bx);
+    vx_model_destroy(bm);
+  }
   /* refusals */
   vx_model_config cfg;
   CHECK(vx_model_config_init(&cfg, "no-such-net") == VX_ERR_INVALID_ARGUMENT, "unknown name refused by config_init");

@@ -42,13 +42,16 @@ const vx_unet3d_config *vx_unet3d_get_config(const vx_unet3d *net);
 vx_status vx_params_allocate(vx_param_set *ps);
 void vx_params_release(vx_param_set *ps);
 
-/* Activations: one device buffer with a view per declared tensor. */
+/* Activations: a view per declared tensor into as few device buffers as the device's largest
+ * allocation allows (one when it fits; PoCL caps a buffer at a quarter of memory, 2 GiB here). */
+#define VX_ARENA_MAX_BUFS 64
 typedef struct {
   vx_context *ctx;
   vx_decl decl[VX_MAX_DECL];
   int n;
-  size_t count;
-  vx_tensor *buf;
+  size_t count; /* floats over all declarations, alignment included */
+  vx_tensor *bufs[VX_ARENA_MAX_BUFS];
+  int nbufs;
   int overflow;
 } vx_arena;
 

@@ -104,9 +104,32 @@ void vx_arena_declare(vx_arena *a, vx_tensor **view, const int shape[5]) {
 
 vx_status vx_arena_allocate(vx_arena *a) {
   if (a->overflow) return vx_fail(a->ctx, VX_ERR_UNSUPPORTED, "network has more than %d activation tensors", VX_MAX_DECL);
-  int s[5] = {1, 1, 1, 1, (int)a->count};
-  vx_status st = vx_tensor_create(a->ctx, s, &a->buf);
-  for (int i = 0; i < a->n && st == VX_OK; i++) st = vx_tensor_view(a->buf, a->decl[i].offset, a->decl[i].shape, a->decl[i].view);
+  size_t limit = vx_context_device(a->ctx)->max_alloc_bytes / sizeof(float); /* floats per buffer; 0: none */
+  vx_status st = VX_OK;
+  int first = 0;
+  while (first < a->n && st == VX_OK) {
+    /* the longest run of declarations from 'first' that fits one buffer, offsets re-based to it */
+    size_t base = a->decl[first].offset, end = base + a->decl[first].numel;
+    int last = first;
+    while (last + 1 < a->n) {
+      size_t e = a->decl[last + 1].offset + a->decl[last + 1].numel;
+      if (limit && e - base > limit) break;
+      end = e;
+      last++;
+    }
+    if (limit && end - base > limit)
+      return vx_fail(a->ctx, VX_ERR_OUT_OF_MEMORY,
+                     "one activation of %zu bytes exceeds the device's largest allocation (%zu bytes): use a smaller "
+                     "patch or batch", (end - base) * sizeof(float), limit * sizeof(float));
+    if (a->nbufs == VX_ARENA_MAX_BUFS)
+      return vx_fail(a->ctx, VX_ERR_OUT_OF_MEMORY, "activations need more than %d device buffers", VX_ARENA_MAX_BUFS);
+    int s5[5] = {1, 1, 1, 1, (int)(end - base)};
+    vx_tensor **buf = &a->bufs[a->nbufs++];
+    st = vx_tensor_create(a->ctx, s5, buf);
+    for (int i = first; i <= last && st == VX_OK; i++)
+      st = vx_tensor_view(*buf, a->decl[i].offset - base, a->decl[i].shape, a->decl[i].view);
+    first = last + 1;
+  }
   return st;
 }
 
@@ -115,6 +138,6 @@ void vx_arena_release(vx_arena *a) {
     vx_tensor_destroy(*a->decl[i].view);
     *a->decl[i].view = NULL;
   }
-  vx_tensor_destroy(a->buf);
-  a->buf = NULL;
+  for (int i = 0; i < a->nbufs; i++) vx_tensor_destroy(a->bufs[i]);
+  a->nbufs = 0;
 }
