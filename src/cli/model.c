@@ -20,13 +20,7 @@ static vx_status plan_layers(const char *model, int cin, int classes, const int 
                              int depth, int vae, const char *device, vx_layer_info **out, int *n, size_t *total,
                              size_t *bytes, char *err, size_t errlen) {
   vx_model_config cfg;
-  if (vx_model_config_init(&cfg, model) != VX_OK) {
-    int k = snprintf(err, errlen, "unknown model '%s' (known:", model);
-    for (const char *const *nm = vx_model_names(); *nm && k > 0 && (size_t)k < errlen; nm++)
-      k += snprintf(err + k, errlen - (size_t)k, " %s", *nm);
-    if (k > 0 && (size_t)k < errlen) snprintf(err + k, errlen - (size_t)k, ")");
-    return VX_ERR_INVALID_ARGUMENT;
-  }
+  vx_model_config_init(&cfg, model); /* an unknown name is refused by vx_model_plan, listing the known */
   cfg.in_channels = cin;
   cfg.classes = classes;
   if (base > 0) cfg.base_channels = base;

@@ -317,13 +317,7 @@ static void dn_destroy(vx_model *m) {
     vx_tensor_destroy(*u->garena.decl[i].view);
     *u->garena.decl[i].view = NULL;
   }
-  /* The sets' view pointers live in u: release them here, before u is freed, and leave the
-   * generic code (which releases after destroy_impl) nothing to walk. */
-  vx_params_release(&m->params);
-  vx_params_release(&m->state);
-  vx_arena_release(&m->arena);
-  m->params.n = m->state.n = m->arena.n = 0;
-  free(u);
+  free(u); /* the generic code has released params, state and arena already */
   m->impl = NULL;
 }
 

@@ -59,6 +59,8 @@ extern const vx_model_ops vx_uxnet_ops;
 
 /* The generic handle of a U-Net built with vx_unet3d_create. */
 vx_model *vx_unet3d_model(vx_unet3d *net);
+/* The U-Net's own configuration from the generic one (the fields they share). */
+void vx_unet3d_config_from_model(const vx_model_config *mc, vx_unet3d_config *c);
 
 /* Refuses an input whose spatial sizes are not positive multiples of f (naming the network). */
 vx_status vx_model_check_multiple(vx_model *m, int f);

@@ -41,16 +41,20 @@ struct vx_unet3d {
   vx_model *m;                                     /* the generic handle that owns params and arena */
 };
 
+void vx_unet3d_config_from_model(const vx_model_config *mc, vx_unet3d_config *c) {
+  c->in_channels = mc->in_channels;
+  c->classes = mc->classes;
+  c->levels = mc->levels;
+  c->base_channels = mc->base_channels;
+  c->max_channels = mc->max_channels;
+  c->slope = mc->slope;
+  c->seed = mc->seed;
+}
+
 void vx_unet3d_config_init(vx_unet3d_config *c) {
   vx_model_config mc;
   vx_model_config_init(&mc, "unet3d");
-  c->in_channels = mc.in_channels;
-  c->classes = mc.classes;
-  c->levels = mc.levels;
-  c->base_channels = mc.base_channels;
-  c->max_channels = mc.max_channels;
-  c->slope = mc.slope;
-  c->seed = mc.seed;
+  vx_unet3d_config_from_model(&mc, c);
 }
 
 static void layer_note(vx_unet3d *net, const char *name, const char *type, const char *detail, const int shape[5],
@@ -101,13 +105,7 @@ static vx_status unet_create(vx_model *m) {
   net->m = m;
   net->ctx = ctx;
   vx_unet3d_config *cfg = &net->cfg;
-  cfg->in_channels = mc->in_channels;
-  cfg->classes = mc->classes;
-  cfg->levels = mc->levels;
-  cfg->base_channels = mc->base_channels;
-  cfg->max_channels = mc->max_channels;
-  cfg->slope = mc->slope;
-  cfg->seed = mc->seed;
+  vx_unet3d_config_from_model(mc, cfg);
   memcpy(net->in_shape, in_shape, sizeof net->in_shape);
 
   int N = in_shape[0];

@@ -9,32 +9,15 @@
  * the parameter gradients from the per-(n, c) sums. Fixed reduction orders, no atomics: results
  * repeat bitwise. Scratch lives in the context's workspace. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "norm_internal.h"
-
-#define FUSED_WG 64   /* work-group of the fused kernels (WG in norm.cl) */
-#define FUSED_UMAX 32 /* UMAX in norm.cl */
 
 /* Chunk length of the reductions: long rows get big chunks (few partials, streaming loads),
  * short rows small ones (enough work-items). Three values keep the number of builds small. */
 int vx_norm_chunk(size_t len) { return len <= 4096 ? 64 : len <= 65536 ? 512 : 4096; }
 
 static void options(char *buf, size_t len, int chunk, int affine, vx_activation act, int train) {
-  snprintf(buf, len, "-DCHUNK=%d -DAFFINE=%d -DACT=%d -DTRAIN=%d -DWG=%d -DUMAX=%d", chunk, affine, (int)act, train,
-           FUSED_WG, FUSED_UMAX);
-}
-
-/* The fused kernels (one work-group per statistics row, the row re-read from cache) suit CPUs,
- * where a work-group runs on one core and few rows still fill the cores; GPUs need the staged
- * kernels' thousands of work-items. VOXCL_NORM_ALGO=fused|staged forces one (tests run both). */
-static int use_fused(vx_context *ctx, int units) {
-  const char *e = getenv("VOXCL_NORM_ALGO");
-  if (units > FUSED_UMAX) return 0;
-  if (e && !strcmp(e, "fused")) return 1;
-  if (e && !strcmp(e, "staged")) return 0;
-  return vx_context_device(ctx)->is_cpu;
+  snprintf(buf, len, "-DCHUNK=%d -DAFFINE=%d -DACT=%d -DTRAIN=%d", chunk, affine, (int)act, train);
 }
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
@@ -83,41 +66,17 @@ static stats_layout batch_layout(const vx_tensor *x) {
 }
 
 /* Statistics into save (and running statistics when rmean != NULL), then y = act(a x + b). */
-/* Units (S contiguous floats of one (n, c)) per statistics row, and per segment of a row. */
-static int layout_units(const stats_layout *lay, int S) { return lay->nseg * (lay->L / S); }
-
-static vx_status fused_forward(vx_context *ctx, const stats_layout *lay, const vx_tensor *x, const vx_tensor *gamma,
-                               const vx_tensor *beta, float eps, vx_activation act, float slope, vx_tensor *y,
-                               vx_tensor *save, vx_tensor *rmean, vx_tensor *rvar, float momentum) {
-  int C = x->shape[1], S = (int)vx_spatial(x);
-  char opts[160];
-  options(opts, sizeof opts, vx_norm_chunk((size_t)lay->L), gamma != NULL, act, 1);
-  size_t g = (size_t)lay->rows * FUSED_WG, l = FUSED_WG;
-  cl_mem rm = rmean ? rmean->buf : save->buf, rv = rvar ? rvar->buf : save->buf;
-  cl_mem gb = gamma ? gamma->buf : x->buf, bb = beta ? beta->buf : x->buf; /* unused when !AFFINE */
-  vx_arg a[] = {VX_MEM(x->buf),       VX_INT(x->offset),       VX_INT(lay->rowstride), VX_INT(lay->segstride),
-                VX_INT(lay->L / S),   VX_INT(layout_units(lay, S)), VX_INT(S),         VX_MEM(save->buf),
-                VX_INT(save->offset), VX_FLOAT(eps),           VX_INT(rmean != NULL),  VX_MEM(rm),
-                VX_INT(rmean ? rmean->offset : 0), VX_MEM(rv), VX_INT(rvar ? rvar->offset : 0), VX_FLOAT(momentum),
-                VX_MEM(gb),           VX_INT(gamma ? gamma->offset : 0), VX_MEM(bb), VX_INT(beta ? beta->offset : 0),
-                VX_INT(C),            VX_INT(lay->sN),         VX_MEM(y->buf),         VX_INT(y->offset),
-                VX_FLOAT(slope)};
-  return vx_launch(ctx, "norm", opts, "fused_forward", 1, &g, &l, a, VX_NARGS(a));
-}
-
 static vx_status norm_forward(vx_context *ctx, const stats_layout *lay, const vx_tensor *x, const vx_tensor *gamma,
                               const vx_tensor *beta, float eps, vx_activation act, float slope, vx_tensor *y,
                               vx_tensor *save, int batch_stats, vx_tensor *rmean, vx_tensor *rvar, float momentum) {
   int N = x->shape[0], C = x->shape[1], S = (int)vx_spatial(x), NC = N * C;
-  if (batch_stats && use_fused(ctx, layout_units(lay, S)))
-    return fused_forward(ctx, lay, x, gamma, beta, eps, act, slope, y, save, rmean, rvar, momentum);
   int chunk = vx_norm_chunk((size_t)lay->L), cps = (int)cdiv((size_t)lay->L, (size_t)chunk);
   size_t nparts = (size_t)lay->rows * lay->nseg * cps;
   size_t part_floats = batch_stats ? 2 * nparts : 0;
   cl_mem ws;
   vx_status st = vx_workspace(ctx, (part_floats + 2 * (size_t)NC) * sizeof(float), &ws);
   if (st != VX_OK) return st;
-  char opts[160];
+  char opts[128];
   options(opts, sizeof opts, chunk, gamma != NULL, act, batch_stats);
   if (batch_stats) {
     size_t g1 = nparts;
@@ -166,24 +125,6 @@ static vx_status norm_backward(vx_context *ctx, const stats_layout *lay, const v
                                int accumulate) {
   int N = x->shape[0], C = x->shape[1], S = (int)vx_spatial(x), NC = N * C;
   int chunk = vx_norm_chunk((size_t)S), cps = (int)cdiv((size_t)S, (size_t)chunk);
-  float M = (float)lay->nseg * (float)lay->L; /* elements per statistics row */
-  if (batch_stats && use_fused(ctx, layout_units(lay, S))) {
-    cl_mem ws;
-    vx_status st = vx_workspace(ctx, 2 * (size_t)NC * sizeof(float), &ws);
-    if (st != VX_OK) return st;
-    char opts[160];
-    options(opts, sizeof opts, chunk, gamma != NULL, act, 1);
-    size_t g = (size_t)lay->rows * FUSED_WG, l = FUSED_WG;
-    cl_mem gb = gamma ? gamma->buf : x->buf;
-    vx_arg a[] = {VX_MEM(x->buf),      VX_INT(x->offset),    VX_MEM(y->buf),         VX_INT(y->offset),
-                  VX_MEM(dy->buf),     VX_INT(dy->offset),   VX_MEM(save->buf),      VX_INT(save->offset),
-                  VX_MEM(gb),          VX_INT(gamma ? gamma->offset : 0), VX_INT(lay->rowstride),
-                  VX_INT(lay->segstride), VX_INT(lay->L / S), VX_INT(layout_units(lay, S)), VX_INT(S), VX_INT(C),
-                  VX_INT(lay->sN),     VX_FLOAT(M),          VX_MEM(dx->buf),        VX_INT(dx->offset),
-                  VX_FLOAT(slope),     VX_INT(accumulate != 0), VX_MEM(ws),          VX_INT(0)};
-    if ((st = vx_launch(ctx, "norm", opts, "fused_backward", 1, &g, &l, a, VX_NARGS(a))) != VX_OK) return st;
-    return dgamma ? vx_norm_param_grad(ctx, opts, ws, 0, N, C, dgamma, dbeta, accumulate) : VX_OK;
-  }
   size_t nparts = (size_t)NC * cps;
   int sumoff = (int)(2 * nparts), coff = sumoff + 2 * NC;
   cl_mem ws;
@@ -201,6 +142,7 @@ static vx_status norm_backward(vx_context *ctx, const stats_layout *lay, const v
   vx_arg a2[] = {VX_MEM(ws), VX_INT(0), VX_INT(cps), VX_INT(NC), VX_MEM(ws), VX_INT(sumoff)};
   if ((st = vx_launch(ctx, "norm", opts, "backward_rowsum", 1, &g2, NULL, a2, VX_NARGS(a2))) != VX_OK) return st;
   cl_mem gb = gamma ? gamma->buf : x->buf;
+  float M = (float)lay->nseg * (float)lay->L; /* elements per statistics row */
   vx_arg a3[] = {VX_MEM(ws), VX_INT(sumoff), VX_MEM(save->buf), VX_INT(save->offset), VX_MEM(gb),
                  VX_INT(gamma ? gamma->offset : 0), VX_INT(N), VX_INT(C), VX_INT(lay->cpg), VX_INT(lay->sN),
                  VX_FLOAT(M), VX_MEM(ws), VX_INT(coff)};

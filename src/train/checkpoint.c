@@ -220,13 +220,6 @@ vx_status vx_unet3d_read_config(const char *path, vx_unet3d_config *cfg, char *e
     snprintf(errbuf, errlen, "%s: model '%s' is not a unet3d", path, mc.name);
     st = VX_ERR_FORMAT;
   }
-  if (st != VX_OK) return st;
-  vx_unet3d_config_init(cfg);
-  cfg->in_channels = mc.in_channels;
-  cfg->classes = mc.classes;
-  cfg->levels = mc.levels;
-  cfg->base_channels = mc.base_channels;
-  cfg->max_channels = mc.max_channels;
-  cfg->slope = mc.slope;
-  return VX_OK;
+  if (st == VX_OK) vx_unet3d_config_from_model(&mc, cfg);
+  return st;
 }
